@@ -1,0 +1,118 @@
+"""Command line: python -m rag index | ask | serve | eval | calibrate."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import Config
+from .errors import RagError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", dest="index_dir", type=Path, help="index folder (default models/index, env RAG_INDEX_DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Cancer-information Q&A that answers only from cited sources.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="build or update the index from a documents folder")
+    _common(p)
+    p.add_argument("--docs", dest="docs_dir", type=Path, help="documents folder (default seeds/, env RAG_DOCS_DIR)")
+
+    p = sub.add_parser("ask", help="answer a question (or a JSON-lines file of them)")
+    _common(p)
+    p.add_argument("question", nargs="?", help="the question")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--questions", type=Path, help="JSON-lines file with a 'question' field per line; streams one JSON object per line")
+    p.add_argument("--history", action="append", default=[], help="an earlier question of the conversation (repeatable)")
+    p.add_argument("--cancer-type", help="only documents whose cancerTypes include this")
+    p.add_argument("--audience", help="only documents with this audienceLevel")
+    p.add_argument("--language", help="only documents in this language")
+
+    p = sub.add_parser("serve", help="start the web app (patient chat at /, staff console at /staff)")
+    _common(p)
+    p.add_argument("--docs", dest="docs_dir", type=Path, help="documents folder used if the index must be built first")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+
+    from . import evaluate  # the eval/calibrate commands live with the evaluation code
+    evaluate.add_commands(sub, _common)
+    return parser
+
+
+def _filters(args: argparse.Namespace) -> dict[str, str] | None:
+    f = {"cancerTypes": args.cancer_type, "audienceLevel": args.audience, "language": args.language}
+    return {k: v for k, v in f.items() if v} or None
+
+
+def _print_answer(ans) -> None:
+    print(ans.answer)
+    if ans.citations:
+        print("\nSources:")
+        for c in ans.citations:
+            review = {True: "review overdue", False: "reviewed", None: "review date unknown"}[c.review_overdue]
+            print(f"  [{c.n}] {c.title} — {c.section}\n      {c.url}  ({review}{': ' + c.last_reviewed if c.last_reviewed else ''})")
+
+
+def cmd_index(args: argparse.Namespace, config: Config) -> int:
+    from .engine import build_index
+
+    report = build_index(config, progress=lambda msg: print(msg, file=sys.stderr))
+    for s in report.skipped:
+        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    print(f"indexed {report.documents} documents, {report.passages} passages "
+          f"({report.embedded} embedded, {report.reused} reused, {len(report.skipped)} skipped) "
+          f"in {report.seconds:.1f} s -> {report.path}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, config: Config) -> int:
+    from .engine import Engine
+
+    engine = Engine.load(config)
+    if args.questions:
+        from .evaluate import read_jsonl
+        for _, row in read_jsonl(args.questions):
+            if "question" not in row:
+                continue
+            ans = engine.ask(str(row["question"]), filters=_filters(args))
+            sys.stdout.write(json.dumps(ans.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        return 0
+    if not args.question:
+        raise RagError("ask needs a question (or --questions FILE.jsonl)")
+    ans = engine.ask(args.question, history=args.history, filters=_filters(args))
+    if args.json:
+        print(json.dumps(ans.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_answer(ans)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from ui.app import serve
+
+    serve(config)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__ and v is not None}
+    try:
+        config = Config.from_env(**overrides)
+        handler = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve}.get(args.command) or args.handler
+        return handler(args, config)
+    except RagError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; the previous index (if any) is unchanged", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

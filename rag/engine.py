@@ -1,0 +1,127 @@
+"""The engine: the one entry point the CLI, the app and the evaluation call (documents → answer)."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from . import safety
+from .answer import ANSWERED, NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose
+from .config import Config
+from .documents import load_documents
+from .embeddings import Embedder
+from .errors import IndexMismatchError, IndexNotFoundError
+from .index import BuildReport, PassageIndex
+from .lexical import tokenize
+from .retriever import Hit, Retriever
+
+_REFERRING = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|he|she|his|her|the drug|the treatment)\b", re.I)
+
+
+def make_embedder(config: Config) -> Embedder:
+    expected = config.model_sha256 if (config.model_path is None or config.model_sha256) else None
+    return Embedder(config.model_path, expected, config.model_dtype, config.embed_batch_size)
+
+
+def build_index(config: Config, embedder: Embedder | None = None,
+                progress: Callable[[str], None] | None = None) -> BuildReport:
+    """Load documents, reuse what an existing compatible index already embedded, save atomically."""
+    started = time.perf_counter()
+    loaded = load_documents(config.docs_dir, config.max_file_bytes)
+    embedder = embedder or make_embedder(config)
+    previous = None
+    try:
+        previous = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings())
+    except (IndexNotFoundError, IndexMismatchError):
+        previous = None
+    except Exception as err:  # an unreadable old build is replaced, not fatal
+        if progress:
+            progress(f"previous index unreadable ({err}); rebuilding from scratch")
+    index, embedded, reused = PassageIndex.build(loaded, embedder, config.chunk_max_tokens, config.chunk_overlap_sentences,
+                                                 previous, progress=progress)
+    seconds = time.perf_counter() - started
+    index.manifest["build_seconds"] = round(seconds, 2)
+    path = index.save(config.index_dir)
+    return BuildReport(len(index.docs), len(index.chunks), embedded, reused, loaded.skipped, seconds, path)
+
+
+def is_follow_up(question: str) -> bool:
+    """Short or pronoun-led questions lean on the previous turn ("what are its side effects?")."""
+    terms = tokenize(question)
+    return len(terms) <= 1 or (bool(_REFERRING.search(question)) and len(terms) <= 4)
+
+
+def retrieval_query(question: str, history: Sequence[str] | None) -> str:
+    """Fold the last self-contained earlier question into a follow-up, so retrieval knows the topic."""
+    if not history or not is_follow_up(question):
+        return question
+    for earlier in reversed(list(history)):
+        if earlier and earlier.strip() and not is_follow_up(earlier):
+            return f"{earlier.strip()} {question}"
+    return question
+
+
+class Engine:
+    def __init__(self, config: Config, index: PassageIndex, embedder: Embedder):
+        self.config = config
+        self.index = index
+        self.embedder = embedder
+        self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine)
+
+    @classmethod
+    def load(cls, config: Config, embedder: Embedder | None = None) -> "Engine":
+        embedder = embedder or make_embedder(config)
+        index = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings())
+        return cls(config, index, embedder)
+
+    @property
+    def no_answer_threshold(self) -> float:
+        """A calibrated threshold stored with the index wins over the configured default."""
+        return float(self.index.manifest.get("no_answer_threshold", self.config.no_answer_threshold))
+
+    def today(self) -> dt.date:
+        return dt.date.fromisoformat(self.config.today) if self.config.today else dt.date.today()
+
+    def search(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None,
+               mode: str = "hybrid") -> list[Hit]:
+        vector = self.embedder.encode(query)
+        return self.retriever.search(query, vector, k or self.config.top_k, filters, mode)
+
+    def ask(self, question: str, history: Sequence[str] | None = None,
+            filters: Mapping[str, Any] | None = None) -> Answer:
+        """Answer one patient message from retrieved text only; urgent messages get emergency guidance instead."""
+        t0 = time.perf_counter()
+        question = question if isinstance(question, str) else str(question)
+        timings = {"retrieve": 0.0, "answer": 0.0}
+
+        def done(ans: Answer) -> Answer:
+            ans.timings_ms = {**timings, "total": (time.perf_counter() - t0) * 1000}
+            return ans
+
+        if not question.strip():
+            return done(Answer(question, NO_ANSWER, "Please type a question.", reason="empty"))
+        if len(question) > self.config.max_question_chars:
+            return done(Answer(question, NO_ANSWER,
+                               f"Your message is {len(question):,} characters long; please keep questions under "
+                               f"{self.config.max_question_chars:,} characters.", reason="too_long"))
+        verdict = safety.check(question)
+        if verdict is not None:
+            status = URGENT if verdict.action == safety.URGENT else NO_ANSWER
+            return done(Answer(question, status, verdict.message, reason=verdict.category))
+        query = retrieval_query(question, history)
+        t1 = time.perf_counter()
+        hits = self.search(query, self.config.top_k, filters)
+        t2 = time.perf_counter()
+        timings["retrieve"] = (t2 - t1) * 1000
+        top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
+        if not hits or top_dense < self.no_answer_threshold:
+            ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="below_threshold")
+        else:
+            ans = compose(question, query, hits, self.index, max_sentences=self.config.max_answer_sentences,
+                          answer_passages=self.config.answer_passages, min_overlap=self.config.min_sentence_overlap,
+                          today=self.today())
+        timings["answer"] = (time.perf_counter() - t2) * 1000
+        return done(ans)

@@ -1,0 +1,38 @@
+"""Specific errors with messages a user can act on (never a bare traceback)."""
+
+
+class RagError(Exception):
+    """Base class: every message says what went wrong and what to do about it."""
+
+
+class DocumentError(RagError):
+    """A knowledge-base file cannot be used; names the file and the problem."""
+
+    def __init__(self, path: str, problem: str):
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+class NoDocumentsError(RagError):
+    """The docs folder has no usable document."""
+
+
+class ModelError(RagError):
+    """The embedding model is missing, altered or cannot be loaded."""
+
+
+class IndexNotFoundError(RagError):
+    """No index exists where one was expected."""
+
+
+class IndexMismatchError(RagError):
+    """The index on disk was built with another model or chunker settings."""
+
+
+class ConfigError(RagError):
+    """A configuration value (flag, environment variable) is invalid."""
+
+
+class QuestionFileError(RagError):
+    """A JSON-lines question file has a bad line; names the file and line."""

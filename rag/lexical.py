@@ -1,0 +1,80 @@
+"""Lexical side: one tokenizer (shared by BM25 and answer-sentence scoring) and a BM25 index over passages."""
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+# question scaffolding that says nothing about the topic
+QUESTION_WORDS = frozenset("""
+what whats which who whom whose when where why how is are was were do does did can could should would will
+may might must i im me my mine we our you your he she his her they them their it its this that these those
+there here a an the of to in on for with about from by as at or and but if so not no yes any some
+tell know explain mean means please kind kinds type types thing things get got have has had
+""".split())
+STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | QUESTION_WORDS
+_stemmer = Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _stemmer.stemWord(word)
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stop-worded, stemmed terms; hyphenated words also yield their parts."""
+    terms: list[str] = []
+    for word in _WORD.findall(text.lower().replace("’", "'")):
+        word = word.removesuffix("'s")
+        parts = [word] + (re.split(r"[-']", word) if ("-" in word or "'" in word) else [])
+        for part in parts:
+            if len(part) > 1 and part not in STOPWORDS:
+                terms.append(_stem(part))
+    return terms
+
+
+class LexicalIndex:
+    """BM25 (bm25s) over pre-tokenized passages; full score vectors are cheap at this corpus size."""
+
+    def __init__(self, bm25: bm25s.BM25, df: dict[str, int]):
+        self.bm25 = bm25
+        self.vocab: dict[str, int] = bm25.vocab_dict
+        self.df = df
+        self.n_docs = int(bm25.scores["num_docs"])
+
+    def idf(self, term: str) -> float:
+        """Rarity of a term across passages (unknown terms count as rarest)."""
+        return float(np.log(1.0 + (self.n_docs - self.df.get(term, 0) + 0.5) / (self.df.get(term, 0) + 0.5)))
+
+    @classmethod
+    def build(cls, token_lists: Sequence[list[str]]) -> "LexicalIndex":
+        bm25 = bm25s.BM25()
+        bm25.index([list(t) if t else ["∅"] for t in token_lists], show_progress=False)
+        df: dict[str, int] = {}
+        for terms in token_lists:
+            for term in set(terms):
+                df[term] = df.get(term, 0) + 1
+        return cls(bm25, df)
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        known = [t for t in query_terms if t in self.vocab]
+        if not known:
+            return np.zeros(self.n_docs, dtype=np.float32)
+        return self.bm25.get_scores(known)
+
+    def save(self, folder: Path) -> None:
+        self.bm25.save(str(folder), show_progress=False)
+        (Path(folder) / "df.json").write_text(json.dumps(self.df), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> "LexicalIndex":
+        df = json.loads((Path(folder) / "df.json").read_text(encoding="utf-8"))
+        return cls(bm25s.BM25.load(str(folder), show_progress=False), df)
