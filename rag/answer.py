@@ -18,6 +18,13 @@ NO_ANSWER_MESSAGE = (
     "Please ask your doctor or care team; they can help with questions about your own situation."
 )
 _MIN_SENTENCE_WORDS = 4
+_LEAD_BONUS = 0.25
+_DEFINITION_BONUS = 0.5
+_SECTION_BONUS = 0.5
+_TOPIC_DISCOUNT = 0.5
+_MAX_LISTS = 2
+_WHAT_IS = re.compile(r"^\s*(?:what|who)(?:\s+(?:is|are|was|were)|'s|s)\b", re.I)
+_DEFINES = re.compile(r"^\W*([^.;:]{1,80}?)\s+(?:is|are)\s+(?:a|an|the|one|any|cancers?|diseases?|types?|groups?|drugs?)\b", re.I)
 
 
 @dataclass
@@ -78,23 +85,43 @@ def sentence_text(hit: Hit, span: tuple[int, int]) -> str:
     return hit.chunk.text[span[0] - hit.chunk.start: span[1] - hit.chunk.start]
 
 
-def _candidates(query_terms: set[str], hits: list[Hit], lexical: LexicalIndex, min_overlap: float) -> list[_Candidate]:
-    weights = {t: lexical.idf(t) for t in query_terms}
+def _is_definition(sentence: str, weights: dict[str, float]) -> bool:
+    """'Daratumumab is a monoclonal antibody ...': an asked-about term before 'is/are a/an/the/...'."""
+    m = _DEFINES.match(sentence)
+    return bool(m) and any(t in weights for t in tokenize(m.group(1)))
+
+
+def _candidates(query_terms: set[str], hits: list[Hit], lexical: LexicalIndex, min_overlap: float,
+                definition: bool = False) -> list[_Candidate]:
+    passage_terms = [set(tokenize(h.chunk.embed_text)) for h in hits]
+    # a term every retrieved passage shares is the topic ("leukemia"); the rarer ones ("symptoms") pick the sentence
+    idf = {t: lexical.idf(t) for t in query_terms}
+    idf_total = sum(idf.values()) or 1.0
+    weights = {t: idf[t] * (1.0 - _TOPIC_DISCOUNT * sum(t in p for p in passage_terms) / max(len(hits), 1))
+               for t in query_terms}
     total = sum(weights.values()) or 1.0
     out: list[_Candidate] = []
     seen: set[str] = set()
+    best_dense = max((h.dense for h in hits), default=1.0) or 1.0
     for hit in hits:
-        rank_weight = 1.0 / (1.0 + 0.15 * (hit.rank - 1))
+        rank_weight = (max(hit.dense, 0.0) / best_dense) ** 2  # closeness of the passage to the question
+        # a section named for what is asked ("## Signs and symptoms"), not for the document's topic
+        heading_terms = set(tokenize(" ".join(hit.chunk.heading_path[1:]))) - set(tokenize(hit.chunk.title))
+        on_topic = sum(w for t, w in idf.items() if t in heading_terms) / idf_total
         for span in hit.chunk.sentences:
             text = sentence_text(hit, span)
             key = " ".join(text.lower().split())
             if key in seen or len(text.split()) < _MIN_SENTENCE_WORDS:
                 continue
             seen.add(key)
-            terms = set(tokenize(text))
-            coverage = sum(w for t, w in weights.items() if t in terms) / total
-            if coverage >= min_overlap:
-                out.append(_Candidate(hit, span[0], span[1], text, coverage * rank_weight))
+            terms = tokenize(text)
+            if sum(w for t, w in idf.items() if t in terms) / idf_total >= min_overlap:
+                coverage = sum(w for t, w in weights.items() if t in terms) / total
+                # a sentence whose subject is the asked-about term ("Daratumumab is ...") reads as the answer
+                bonus = 1.0 + _LEAD_BONUS * any(t in weights for t in terms[:2]) + _SECTION_BONUS * on_topic
+                if definition and _is_definition(text, weights):
+                    bonus += _DEFINITION_BONUS
+                out.append(_Candidate(hit, span[0], span[1], text, coverage * rank_weight * bonus))
     return out
 
 
@@ -110,30 +137,35 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
     """Pick the best-matching sentences of the top passages, keep them verbatim, cite each one."""
     query_terms = set(tokenize(retrieval_query))
     top = hits[:answer_passages]
-    cands = _candidates(query_terms, top, index.lexical, min_overlap) if query_terms else []
+    cands = _candidates(query_terms, top, index.lexical, min_overlap, bool(_WHAT_IS.match(question))) if query_terms else []
     if not cands:
         return Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=retrieval_query, reason="no_overlap")
     best = max(c.score for c in cands)
     chosen = sorted(cands, key=lambda c: -c.score)
     chosen = [c for c in chosen if c.score >= 0.5 * best][:max_sentences]
-    chosen.sort(key=lambda c: (c.hit.rank, c.start))
+    # the best sentence leads; the rest follow in reading order, its own passage first
+    lead = chosen[0]
+    chosen = [lead] + sorted(chosen[1:], key=lambda c: (c.hit.rank != lead.hit.rank, c.hit.rank, c.start))
     numbers: dict[str, int] = {}
     sentences: list[AnswerSentence] = []
     quotes: dict[int, list[str]] = {}
-    lines: list[str] = []
+    parts: list[str] = []
+    lists = 0
     for c in chosen:
         n = numbers.setdefault(c.hit.chunk.passage_id, len(numbers) + 1)
         sentences.append(AnswerSentence(c.text, n))
         quotes.setdefault(n, []).append(c.text)
-        lines.append(f"{c.text} [{n}]")
-        if c.text.rstrip().endswith(":"):
+        part = f"{c.text} [{n}]"
+        if c.text.rstrip().endswith(":") and lists < _MAX_LISTS:
+            lists += 1
             for span in _list_items(c.hit, c.end):
                 item = sentence_text(c.hit, span)
-                if item in quotes[n]:
-                    continue
-                sentences.append(AnswerSentence(item, n))
-                quotes[n].append(item)
-                lines.append(f"\n- {item} [{n}]")
+                if item not in quotes[n]:
+                    sentences.append(AnswerSentence(item, n))
+                    quotes[n].append(item)
+                    part += f"\n- {item} [{n}]"
+            part += "\n"
+        parts.append(part)
     citations = []
     by_pid = {h.chunk.passage_id: h for h in top}
     for pid, n in numbers.items():
@@ -142,5 +174,5 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
         last, overdue = review_state(info.metadata, today)
         citations.append(Citation(n, hit.chunk.doc_id, info.title, info.url, hit.chunk.section, " … ".join(quotes[n]),
                                   pid, round(hit.dense, 4), last, overdue))
-    text = re.sub(r" \n", "\n", " ".join(lines)).strip()
+    text = re.sub(r"\n +", "\n", " ".join(parts)).strip()
     return Answer(question, ANSWERED, text, sentences, citations, hits=hits, retrieval_query=retrieval_query)

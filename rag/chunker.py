@@ -29,7 +29,8 @@ class Chunk:
     start: int
     end: int
     sentences: list[tuple[int, int]]  # sentence spans, offsets into the document's text
-    embed_text: str  # short heading prefix + text: what the model and BM25 see
+    embed_text: str  # short heading prefix + ": " + sentences: what the model and BM25 see
+    prefix: str = ""
     n_tokens: int = 0
     body_hash: str = ""  # same normalized text in two documents => same hash (boilerplate)
 
@@ -121,11 +122,13 @@ def _prefix(doc: Document, headings: list[str]) -> str:
 def _split_long(doc: Document, sent: Sentence, count: TokenCounter, budget: int) -> list[Sentence]:
     """Last resort for a 'sentence' (often a flattened list) longer than a whole passage: cut at word gaps."""
     words = [m.span() for m in re.finditer(r"\S+", doc.text[sent.start:sent.end])]
+    sizes = count([doc.text[sent.start + a:sent.start + b] for a, b in words])  # word-piece counts add up across spaces
     pieces: list[Sentence] = []
     i = 0
     while i < len(words):
-        j = i + 1
-        while j < len(words) and count([doc.text[sent.start + words[i][0]:sent.start + words[j][1]]])[0] <= budget:
+        j, used = i, 0
+        while j < len(words) and (j == i or used + sizes[j] <= budget):
+            used += sizes[j]
             j += 1
         pieces.append(Sentence(sent.start + words[i][0], sent.start + words[j - 1][1]))
         i = j
@@ -142,9 +145,15 @@ def chunk_document(doc: Document, count: TokenCounter, max_tokens: int = 200, ov
         if budget < 16:
             budget = 16
         sentences: list[Sentence] = []
+        sizes: list[int] = []
         for s, n in zip(section.sentences, count([doc.text[s.start:s.end] for s in section.sentences])):
-            sentences.extend(_split_long(doc, s, count, budget) if n > budget else [s])
-        sizes = count([doc.text[s.start:s.end] for s in sentences])
+            if n > budget:
+                pieces = _split_long(doc, s, count, budget)
+                sentences.extend(pieces)
+                sizes.extend(count([doc.text[p.start:p.end] for p in pieces]))
+            else:
+                sentences.append(s)
+                sizes.append(n)
         i = 0
         while i < len(sentences):
             j, used = i, 0
@@ -178,6 +187,7 @@ def _make_chunk(doc: Document, headings: list[str], prefix: str, sentences: list
         end=end,
         sentences=[(s.start, s.end) for s in sentences],
         embed_text=f"{prefix}: " + " ".join(re.sub(r"\s+", " ", doc.text[s.start:s.end]) for s in sentences),
+        prefix=prefix,
         n_tokens=n_tokens,
         body_hash=hashlib.sha1(normalized.encode()).hexdigest()[:16],
     )

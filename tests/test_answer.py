@@ -1,0 +1,59 @@
+"""Answers are verbatim sentences of retrieved passages, each with a numbered citation."""
+import re
+
+import pytest
+
+from rag.documents import load_document
+
+
+def norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def doc_texts(engine):
+    return {d: norm(load_document(__import__("pathlib").Path(info.path)).text) for d, info in engine.index.docs.items()}
+
+
+QUESTIONS = ["what is daratumumab?", "what are the symptoms of multiple myeloma?", "how is colon cancer treated",
+             "what are the risk factors for kidney cancer", "how is adult acute lymphoblastic leukemia diagnosed"]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_every_answer_sentence_is_verbatim_in_its_cited_document(engine, doc_texts, question):
+    ans = engine.ask(question)
+    assert ans.status == "answered" and ans.sentences
+    cited = {c.n: c for c in ans.citations}
+    for s in ans.sentences:
+        assert norm(s.text) in doc_texts[cited[s.citation].doc_id]
+        assert norm(s.text) in norm(cited[s.citation].quote)
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_the_answer_text_is_the_sentences_with_their_markers(engine, question):
+    ans = engine.ask(question)
+    for s in ans.sentences:
+        assert f"{s.text} [{s.citation}]" in ans.answer
+    assert sorted({int(n) for n in re.findall(r"\[(\d+)\]", ans.answer)}) == [c.n for c in ans.citations]
+
+
+def test_citations_carry_source_section_score_and_review_state(engine):
+    ans = engine.ask("what is daratumumab?")
+    c = ans.citations[0]
+    assert c.doc_id == "000_33357ef47611650a" and c.url.startswith("https://www.cancer.gov/")
+    assert c.section.startswith("# ") and c.passage_id.startswith(c.doc_id + "#")
+    assert c.last_reviewed == "2025-12-30" and c.review_overdue is True  # quarterly review, "today" is 2026-11-25
+    assert 0 < c.score <= 1
+    pdq = engine.ask("what are the symptoms of multiple myeloma?").citations[0]
+    assert pdq.last_reviewed is None and pdq.review_overdue is None
+
+
+def test_a_definition_question_leads_with_the_definition(engine):
+    ans = engine.ask("what is daratumumab?")
+    assert ans.sentences[0].text.startswith("Daratumumab is a monoclonal antibody")
+
+
+def test_a_sentence_that_introduces_a_list_brings_the_list(engine):
+    ans = engine.ask("what are the risk factors for melanoma")
+    intro = [i for i, s in enumerate(ans.sentences) if s.text.endswith(":")]
+    assert intro and len(ans.sentences) > intro[0] + 1

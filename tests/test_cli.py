@@ -1,0 +1,50 @@
+"""The command line, run as a user would: python -m rag ..."""
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def rag(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_ask_json_prints_the_contract(config, built):
+    out = rag("ask", "what is daratumumab?", "--json", "--index", str(config.index_dir))
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["status"] == "answered" and data["citations"][0]["doc_id"] == "000_33357ef47611650a"
+
+
+def test_ask_questions_file_streams_one_object_per_line(config, built, tmp_path):
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"question": "what is melanoma?"}\n\n{"question": "how much does parking cost at the clinic"}\n')
+    out = rag("ask", "--questions", str(qfile), "--json", "--index", str(config.index_dir))
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [l["status"] for l in lines] == ["answered", "no_answer"]
+
+
+def test_ask_prints_a_readable_answer_with_sources(config, built):
+    out = rag("ask", "what is daratumumab?", "--index", str(config.index_dir))
+    assert "Sources:" in out.stdout and "[1]" in out.stdout and "https://www.cancer.gov/" in out.stdout
+
+
+def test_errors_are_one_line_without_a_traceback(tmp_path):
+    out = rag("ask", "what is melanoma?", "--index", str(tmp_path / "none"))
+    assert out.returncode == 2 and "no index found" in out.stderr and "Traceback" not in out.stderr
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"question": "ok"}\nnot json\n')
+    out = rag("index", "--docs", str(tmp_path / "empty"), "--index", str(tmp_path / "i"))
+    assert out.returncode == 2 and "documents folder not found" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_index_reports_skipped_files_and_counts(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text("---\ntitle: Fine\nurl: https://example.org/x\n---\n# Fine\n\nA fine sentence here.\n")
+    (docs / "broken.md").write_text("---\ntitle: [oops\n---\nbody\n")
+    out = rag("index", "--docs", str(docs), "--index", str(tmp_path / "index"))
+    assert out.returncode == 0, out.stderr
+    assert "broken.md: invalid YAML" in out.stderr
+    assert "indexed 1 documents" in out.stdout and "1 skipped" in out.stdout

@@ -1,0 +1,41 @@
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from rag.config import MINILM_SHA256
+from rag.embeddings import Embedder, bundled_model_dir, sha256_file
+from rag.errors import ModelError
+
+
+def test_the_bundled_model_is_the_official_all_minilm_l6_v2_file():
+    assert sha256_file(bundled_model_dir() / "model.safetensors") == MINILM_SHA256
+
+
+def test_hugging_face_is_told_to_stay_offline(embedder):
+    assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+
+
+def test_embeddings_are_unit_vectors_that_rank_related_text_higher(embedder):
+    q, near, far = embedder.encode(["symptoms of leukemia", "Signs of leukemia include fever and tiredness.",
+                                    "The stock market closed higher today."])
+    assert np.allclose([np.linalg.norm(v) for v in (q, near, far)], 1.0, atol=1e-3)
+    assert q @ near > q @ far + 0.2
+
+
+def test_weights_that_differ_from_the_pinned_checksum_are_refused(tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(bundled_model_dir(), model)
+    with open(model / "model.safetensors", "r+b") as fh:
+        fh.seek(-1, 2)
+        last = fh.read(1)
+        fh.seek(-1, 2)
+        fh.write(bytes([last[0] ^ 1]))
+    with pytest.raises(ModelError, match="SHA-256 .* expected " + MINILM_SHA256):
+        Embedder(model, MINILM_SHA256)
+
+
+def test_a_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        Embedder(tmp_path / "nowhere", MINILM_SHA256)

@@ -1,0 +1,59 @@
+"""The engine's one entry point: ask(question, history) -> Answer with the public JSON contract."""
+import pytest
+
+from rag.engine import is_follow_up, retrieval_query
+
+CONTRACT = {"question", "status", "answer", "sentences", "citations", "timings_ms"}
+CITATION = {"n", "doc_id", "title", "url", "section", "quote", "passage_id", "score", "last_reviewed", "review_overdue"}
+
+
+def test_the_json_has_exactly_the_contract_fields(engine):
+    out = engine.ask("what is daratumumab?").to_json()
+    assert set(out) == CONTRACT
+    assert out["status"] == "answered"
+    assert set(out["citations"][0]) == CITATION
+    assert set(out["sentences"][0]) == {"text", "citation"}
+    assert set(out["timings_ms"]) == {"retrieve", "answer", "total"}
+
+
+@pytest.mark.parametrize("question", ["what is the capital of australia", "write a haiku about autumn leaves",
+                                      "how do I change a flat bicycle tyre"])
+def test_questions_the_sources_do_not_cover_get_no_answer_and_no_citations(engine, question):
+    ans = engine.ask(question)
+    assert ans.status == "no_answer" and not ans.citations and not ans.sentences
+    assert "care team" in ans.answer
+
+
+def test_an_emergency_gets_urgent_guidance_and_no_retrieval(engine):
+    ans = engine.ask("my wife can't breathe and her lips are blue")
+    assert ans.status == "urgent" and "911" in ans.answer and not ans.citations
+
+
+def test_dosing_questions_are_declined(engine):
+    ans = engine.ask("how many mg of dexamethasone should I take for myeloma")
+    assert ans.status == "no_answer" and "dose" in ans.answer and not ans.citations
+
+
+def test_over_long_and_empty_questions_get_a_polite_message(engine):
+    long = engine.ask("why " * 400)
+    assert long.status == "no_answer" and "1,000 characters" in long.answer
+    assert engine.ask("   ").status == "no_answer"
+
+
+@pytest.mark.parametrize("question, follow", [("what are its side effects?", True), ("and for kids?", True),
+                                              ("what are the side effects of daratumumab", False)])
+def test_short_or_pronoun_led_questions_are_follow_ups(question, follow):
+    assert is_follow_up(question) is follow
+
+
+def test_a_follow_up_is_retrieved_together_with_the_topic_of_the_conversation(engine):
+    history = ["what is daratumumab?"]
+    assert retrieval_query("what are its side effects?", history) == "what is daratumumab? what are its side effects?"
+    ans = engine.ask("what are its side effects?", history=history)
+    assert ans.status == "answered"
+    assert ans.citations[0].doc_id == "000_33357ef47611650a"
+
+
+def test_timings_are_reported(engine):
+    t = engine.ask("how is colon cancer treated").timings_ms
+    assert t["total"] >= t["retrieve"] > 0
