@@ -58,7 +58,9 @@ class Answer:
     # beyond the JSON contract: for the staff console, the audit log and evaluation
     hits: list[Hit] = field(default_factory=list)
     retrieval_query: str = ""
-    reason: str = ""  # why no_answer/urgent: threshold, no_overlap, dosing, crisis, ...
+    reason: str = ""  # why no_answer/urgent: below_threshold, no_overlap, dosing, crisis, ...
+    relevance: float | None = None  # best dense similarity among the answer passages (what the threshold cuts)
+    lexical_coverage: float | None = None  # share of the question's weighted terms in the best passage
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the public contract of `ask --json` and the /ask API."""

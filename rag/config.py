@@ -35,7 +35,10 @@ class Config:
     top_k: int = 5
     dedup_cosine: float = 0.95
     # answering
-    no_answer_threshold: float = 0.45  # top dense cosine below this => "no answer" (see README: calibration)
+    # "no answer" unless the best passage is close in meaning OR holds most of the question's rare words;
+    # both calibrated with `rag calibrate` (README: calibration)
+    no_answer_threshold: float = 0.49
+    no_answer_lexical_threshold: float = 0.69
     max_answer_sentences: int = 4
     answer_passages: int = 3
     min_sentence_overlap: float = 0.2  # share of question content terms a sentence must match

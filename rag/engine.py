@@ -15,7 +15,7 @@ from .documents import load_documents
 from .embeddings import Embedder
 from .errors import IndexMismatchError, IndexNotFoundError
 from .index import BuildReport, PassageIndex
-from .lexical import tokenize
+from .lexical import LexicalIndex, tokenize
 from .retriever import Hit, Retriever
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
@@ -69,6 +69,15 @@ def retrieval_query(question: str, history: Sequence[str] | None) -> str:
     return question
 
 
+def lexical_coverage(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> float:
+    """Share of the question's rarity-weighted terms that the best passage contains (0..1)."""
+    weights = {t: lexical.idf(t) for t in set(tokenize(query))}
+    total = sum(weights.values())
+    if not total or not hits:
+        return 0.0
+    return max(sum(w for t, w in weights.items() if t in set(tokenize(h.chunk.embed_text))) / total for h in hits)
+
+
 class Engine:
     def __init__(self, config: Config, index: PassageIndex, embedder: Embedder):
         self.config = config
@@ -88,6 +97,10 @@ class Engine:
         """A calibrated threshold stored with the index wins over the configured default."""
         return float(self.index.manifest.get("no_answer_threshold", self.config.no_answer_threshold))
 
+    @property
+    def lexical_threshold(self) -> float:
+        return float(self.index.manifest.get("no_answer_lexical_threshold", self.config.no_answer_lexical_threshold))
+
     def today(self) -> dt.date:
         return dt.date.fromisoformat(self.config.today) if self.config.today else dt.date.today()
 
@@ -97,7 +110,7 @@ class Engine:
         return self.retriever.search(query, vector, k or self.config.top_k, filters, mode)
 
     def ask(self, question: str, history: Sequence[str] | None = None,
-            filters: Mapping[str, Any] | None = None) -> Answer:
+            filters: Mapping[str, Any] | None = None, threshold: float | None = None) -> Answer:
         """Answer one patient message from retrieved text only; urgent messages get emergency guidance instead."""
         t0 = time.perf_counter()
         question = question if isinstance(question, str) else str(question)
@@ -123,11 +136,14 @@ class Engine:
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
         top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
-        if not hits or top_dense < self.no_answer_threshold:
+        coverage = lexical_coverage(query, hits[: self.config.answer_passages], self.index.lexical)
+        dense_cut, lexical_cut = (self.no_answer_threshold, self.lexical_threshold) if threshold is None else (threshold, threshold)
+        if not hits or (top_dense < dense_cut and coverage < lexical_cut):
             ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="below_threshold")
         else:
             ans = compose(question, query, hits, self.index, max_sentences=self.config.max_answer_sentences,
                           answer_passages=self.config.answer_passages, min_overlap=self.config.min_sentence_overlap,
                           today=self.today())
+        ans.relevance, ans.lexical_coverage = top_dense, coverage
         timings["answer"] = (time.perf_counter() - t2) * 1000
         return done(ans)

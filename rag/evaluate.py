@@ -1,11 +1,19 @@
 """Evaluation: run labeled question files through the engine and measure it (rag eval, rag calibrate)."""
 from __future__ import annotations
 
+import datetime as dt
 import json
+import statistics
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from .errors import QuestionFileError
+from .errors import QuestionFileError, RagError
+
+OUT_OF_SCOPE_KINDS = {"general_health", "dosing", "personal_verdict", "absent_topic", "non_medical", "injection"}
+URGENT_KINDS = {"medical_emergency", "crisis", "chemo_fever"}
+NOT_URGENT = "not_urgent"
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -26,5 +34,405 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield no, row
 
 
+@dataclass
+class Case:
+    """One labeled question: what the bot should do with it."""
+    file: str
+    line: int
+    id: str
+    question: str
+    expect: str  # answer | no_answer | urgent | not_urgent
+    kind: str
+    gold: set[str] = field(default_factory=set)
+    must_contain: list[str] = field(default_factory=list)
+    reference: str | None = None  # a reference answer text (MedQuAD rows), for the in-reference figure
+
+
+def classify(row: dict[str, Any], where: str) -> Case:
+    question = row.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionFileError(f"{where}: no 'question' text")
+    file, line = where.rsplit(":", 1)
+    rid = str(row.get("id") or row.get("qid") or where)
+    kind = row.get("kind")
+    gold = row.get("gold_docs") or ([row["doc_id"]] if row.get("doc_id") else [])
+    if gold:
+        must = row.get("must_contain_any") or []
+        ref = row.get("answer") if isinstance(row.get("answer"), str) else None
+        return Case(file, int(line), rid, question, "answer", str(kind or row.get("qtype") or "answerable"),
+                    {short_id(g) for g in gold}, [str(m) for m in must], ref)
+    if kind in OUT_OF_SCOPE_KINDS:
+        return Case(file, int(line), rid, question, "no_answer", kind)
+    if kind in URGENT_KINDS:
+        return Case(file, int(line), rid, question, "urgent", kind)
+    if kind == NOT_URGENT:
+        return Case(file, int(line), rid, question, "not_urgent", kind)
+    raise QuestionFileError(
+        f"{where}: unknown question shape (expected 'doc_id' or 'gold_docs', or 'kind' one of "
+        f"{', '.join(sorted(OUT_OF_SCOPE_KINDS | URGENT_KINDS | {NOT_URGENT}))}; got keys {sorted(row)})")
+
+
+def load_cases(paths: Iterable[Path]) -> list[Case]:
+    return [classify(row, f"{path}:{no}") for path in paths for no, row in read_jsonl(path)]
+
+
+def short_id(doc_id: str) -> str:
+    """'0000001_1-adult-all-treatment-pdq' -> '0000001_1' (the MedQuAD id the eval files use)."""
+    return doc_id.split("-")[0]
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---- verdicts ---------------------------------------------------------------------------------------
+def judge(case: Case, answer: dict[str, Any], doc_text: Callable[[str], str]) -> dict[str, Any]:
+    status = answer["status"]
+    cited = [short_id(c["doc_id"]) for c in answer["citations"]]
+    by_n = {c["n"]: c for c in answer["citations"]}
+    grounded = [(_norm(s["text"]) in doc_text(by_n[s["citation"]]["doc_id"])) if s["citation"] in by_n else False
+                for s in answer["sentences"]]
+    v: dict[str, Any] = {
+        "status": status,
+        "answered": status == "answered",
+        "sentences": len(grounded),
+        "grounded_sentences": sum(grounded),
+    }
+    if case.expect == "answer":
+        v["first_citation_ok"] = bool(cited) and cited[0] in case.gold
+        v["any_citation_ok"] = any(c in case.gold for c in cited)
+        if case.must_contain:
+            v["must_contain_ok"] = any(m in answer["answer"] for m in case.must_contain)
+        if case.reference and answer["sentences"]:
+            ref = _norm(case.reference)
+            v["lead_in_reference"] = _norm(answer["sentences"][0]["text"]) in ref
+        v["correct"] = v["answered"] and v["first_citation_ok"] and v.get("must_contain_ok", True)
+    elif case.expect == "no_answer":
+        v["correct"] = status == "no_answer"
+    elif case.expect == "urgent":
+        v["correct"] = status == "urgent"
+    else:
+        v["correct"] = status != "urgent"
+    return v
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report's numbers for a group of judged rows (None where a figure does not apply)."""
+    ans = [r for r in rows if r["case"]["expect"] == "answer"]
+    oos = [r for r in rows if r["case"]["expect"] == "no_answer"]
+    urg = [r for r in rows if r["case"]["expect"] == "urgent"]
+    non_urg = [r for r in rows if r["case"]["expect"] != "urgent"]
+    must = [r for r in ans if "must_contain_ok" in r["verdict"]]
+    refd = [r for r in ans if "lead_in_reference" in r["verdict"]]
+    refused = [r for r in rows if r["verdict"]["status"] == "no_answer"]
+    sentences = sum(r["verdict"]["sentences"] for r in rows)
+    lat = sorted(r["answer"]["timings_ms"]["total"] for r in rows)
+    return {
+        "n": len(rows),
+        "answer_rate": _rate(sum(r["verdict"]["answered"] for r in rows), len(rows)),
+        "first_citation_accuracy": _rate(sum(r["verdict"]["first_citation_ok"] for r in ans), len(ans)),
+        "any_citation_recall": _rate(sum(r["verdict"]["any_citation_ok"] for r in ans), len(ans)),
+        "must_contain_rate": _rate(sum(r["verdict"]["must_contain_ok"] for r in must), len(must)),
+        "lead_in_reference_rate": _rate(sum(r["verdict"]["lead_in_reference"] for r in refd), len(refd)),
+        "answerable_refused": sum(r["verdict"]["status"] == "no_answer" for r in ans) if ans else None,
+        "grounding_rate": _rate(sum(r["verdict"]["grounded_sentences"] for r in rows), sentences),
+        "refusal_precision": _rate(sum(r["case"]["expect"] == "no_answer" for r in refused), len(refused)),
+        "refusal_recall": _rate(sum(r["verdict"]["status"] == "no_answer" for r in oos), len(oos)),
+        "urgent_recall": _rate(sum(r["verdict"]["status"] == "urgent" for r in urg), len(urg)),
+        "false_alarm_rate": _rate(sum(r["verdict"]["status"] == "urgent" for r in non_urg), len(non_urg)) if urg or any(
+            r["case"]["expect"] == "not_urgent" for r in rows) else None,
+        "latency_p50_ms": statistics.median(lat) if lat else None,
+        "latency_p95_ms": lat[max(0, int(round(0.95 * len(lat))) - 1)] if lat else None,
+    }
+
+
+DEFAULT_FLOORS = {"grounding_rate": 1.0, "urgent_recall": 1.0}
+CEILINGS = {"false_alarm_rate", "latency_p50_ms", "latency_p95_ms", "answerable_refused"}
+
+
+def missed_floors(overall: dict[str, Any], floors: dict[str, float]) -> list[str]:
+    missed = []
+    for name, limit in floors.items():
+        value = overall.get(name)
+        if value is None:
+            continue
+        bad = value > limit if name in CEILINGS else value < limit
+        if bad:
+            missed.append(f"{name} = {value:.3f} ({'above' if name in CEILINGS else 'below'} {limit})")
+    return missed
+
+
+# ---- running ------------------------------------------------------------------------------------------
+def run(engine, cases: list[Case], progress: bool = True) -> Iterator[dict[str, Any]]:
+    from .documents import load_document
+
+    texts: dict[str, str] = {}
+
+    def doc_text(doc_id: str) -> str:
+        if doc_id not in texts:
+            info = engine.index.docs.get(doc_id)
+            texts[doc_id] = _norm(load_document(Path(info.path)).text) if info else ""
+        return texts[doc_id]
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(cases), desc="questions", unit="q", file=sys.stderr)
+    for case in cases:
+        answer = engine.ask(case.question).to_json()
+        if bar:
+            bar.update(1)
+        yield {"case": {**case.__dict__, "gold": sorted(case.gold)}, "answer": answer, "verdict": judge(case, answer, doc_text)}
+    if bar:
+        bar.close()
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.1f}" if v > 1.5 else f"{v:.3f}"
+    return str(v)
+
+
+HEADLINE = ["n", "answer_rate", "first_citation_accuracy", "any_citation_recall", "must_contain_rate",
+            "lead_in_reference_rate",
+            "grounding_rate", "refusal_precision", "refusal_recall", "urgent_recall", "false_alarm_rate",
+            "latency_p50_ms", "latency_p95_ms"]
+
+
+def table(groups: dict[str, dict[str, Any]]) -> str:
+    lines = ["| group | " + " | ".join(HEADLINE) + " |", "|---" * (len(HEADLINE) + 1) + "|"]
+    for name, figs in groups.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(figs[k]) for k in HEADLINE) + " |")
+    return "\n".join(lines)
+
+
+def _sign(name: str) -> str:
+    return "≤" if name in CEILINGS else "≥"
+
+
+def write_report(out: Path, rows: list[dict[str, Any]], engine, floors: dict[str, float]) -> dict[str, Any]:
+    by_file: dict[str, list] = {}
+    by_kind: dict[str, list] = {}
+    for r in rows:
+        by_file.setdefault(Path(r["case"]["file"]).name, []).append(r)
+        by_kind.setdefault(r["case"]["kind"], []).append(r)
+    overall = figures(rows)
+    file_figs = {"**all**": overall, **{k: figures(v) for k, v in by_file.items()}}
+    kind_figs = {k: figures(v) for k, v in sorted(by_kind.items())}
+    missed = missed_floors(overall, floors)
+    failures = [r for r in rows if not r["verdict"]["correct"] or r["verdict"]["grounded_sentences"] < r["verdict"]["sentences"]]
+    plots = _plots(out, file_figs, rows)
+    md = [f"# Evaluation report", "",
+          f"{dt.datetime.now().isoformat(timespec='seconds')} · index `{engine.index.path}` "
+          f"(manifest {engine.index.manifest_hash}, {len(engine.index.docs)} documents, {len(engine.index.chunks)} passages) · "
+          f"no-answer threshold {engine.no_answer_threshold:.3f}", "",
+          "## Result", "", ("**PASS**: every floor met" if not missed else "**FAIL**: " + "; ".join(missed)),
+          "(floors: " + ", ".join(f"{k} {_sign(k)} {v}" for k, v in floors.items()) + ")", "",
+          "## By file", "", table(file_figs), "", "## By kind", "", table(kind_figs), "",
+          "How to read it: *answer rate* = share answered; *first-citation accuracy* = the first source cited is a right "
+          "document; *any-citation recall* = some cited source is right; *must-contain* = the answer holds an expected "
+          "phrase; *grounding* = answer sentences found verbatim in their cited source (must be 1.000); *refusal "
+          "precision/recall* = of the refusals, how many should have been / of the questions to refuse, how many were; "
+          "*urgent recall* = emergencies flagged; *false alarm* = other questions flagged urgent.", ""]
+    md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
+    md += [f"## Questions that failed ({len(failures)})", ""]
+    for r in failures[:200]:
+        c, a = r["case"], r["answer"]
+        want = c["expect"] + (f" from {', '.join(c['gold'])}" if c["gold"] else "")
+        got = a["status"] + (f" citing {', '.join(short_id(x['doc_id']) for x in a['citations'])}" if a["citations"] else "")
+        md += [f"- `{c['id']}` ({c['kind']}) **{c['question']}** — expected {want}; got {got}",
+               f"  > {a['answer'][:400].replace(chr(10), ' ')}"]
+    (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    return {"overall": overall, "files": file_figs, "kinds": kind_figs, "missed": missed, "failures": len(failures)}
+
+
+def _plots(out: Path, file_figs: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["answer_rate", "first_citation_accuracy", "must_contain_rate", "grounding_rate", "refusal_recall",
+            "urgent_recall", "false_alarm_rate"]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    names = list(file_figs)
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        vals = [file_figs[name][k] if file_figs[name][k] is not None else 0 for k in keys]
+        ax.bar([x + i * width for x in range(len(keys))], vals, width, label=name.strip("*"))
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(keys))], [k.replace("_", "\n") for k in keys], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Quality by question file")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    quality = out / "quality.png"
+    fig.savefig(quality, dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist([r["answer"]["timings_ms"]["total"] for r in rows], bins=30, color="#3b6ea5")
+    ax.set_xlabel("latency per question (ms)")
+    ax.set_ylabel("questions")
+    ax.set_title("Answer latency")
+    fig.tight_layout()
+    latency = out / "latency.png"
+    fig.savefig(latency, dpi=110)
+    plt.close(fig)
+    return [quality, latency]
+
+
+# ---- calibration ----------------------------------------------------------------------------------------
+def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Path | None = None,
+              progress: bool = True) -> dict[str, Any]:
+    """Choose the two no-answer thresholds (dense similarity, lexical coverage): the most correct answers with at
+    most `max_oos_answered` of the out-of-scope questions answered; each threshold then sits midway to the nearest
+    out-of-scope score below it, so small drifts do not flip a decision."""
+    import numpy as np
+
+    expect, dense, lexical, ok = [], [], [], []
+    iterator: Iterable[Case] = cases
+    if progress:
+        from tqdm import tqdm
+        iterator = tqdm(cases, desc="calibrating", unit="q", file=sys.stderr)
+    for case in iterator:
+        if case.expect not in ("answer", "no_answer"):
+            continue
+        ans = engine.ask(case.question, threshold=-1.0)
+        if ans.relevance is None or ans.status != "answered":  # declined for safety or no sentence: no threshold moves it
+            continue
+        expect.append(case.expect == "answer")
+        dense.append(ans.relevance)
+        lexical.append(ans.lexical_coverage or 0.0)
+        ok.append(case.expect == "answer" and bool(ans.citations) and short_id(ans.citations[0].doc_id) in case.gold)
+    is_ans, d, lx, good = (np.array(x) for x in (expect, dense, lexical, ok))
+    n_ans, n_oos = max(int(is_ans.sum()), 1), max(int((~is_ans).sum()), 1)
+    d_grid = np.unique(np.concatenate([np.round(d, 3), [0.0, 1.01]]))
+    l_grid = np.unique(np.concatenate([np.round(lx, 2), [1.01]]))
+    best = None
+    for tl in l_grid[::-1]:  # conservative first: ties keep the higher threshold
+        for td in d_grid[::-1]:
+            answered = (d >= td) | (lx >= tl)
+            oos = float((answered & ~is_ans).sum()) / n_oos
+            if oos > max_oos_answered:
+                continue
+            correct = int((answered & good).sum())
+            if best is None or correct > best[0]:
+                best = (correct, float(td), float(tl), float((answered & is_ans).sum()) / n_ans, oos)
+    if best is None:
+        raise RagError("calibration found no thresholds within the out-of-scope ceiling")
+    correct, td, tl, answered_rate, oos_rate = best
+    oos_d = d[~is_ans & (lx < tl) & (d < td)]
+    oos_l = lx[~is_ans & (d < td) & (lx < tl)]
+    td = (td + oos_d.max()) / 2 if oos_d.size else td
+    tl = min((tl + oos_l.max()) / 2, 1.01) if oos_l.size and tl <= 1.0 else tl
+    result = {
+        "no_answer_threshold": round(td, 4),
+        "no_answer_lexical_threshold": round(tl, 4),
+        "calibration": {
+            "method": "answer when best dense similarity ≥ t_dense or lexical coverage ≥ t_lexical; thresholds maximize "
+                      "correct answers subject to out-of-scope answered ≤ ceiling, then move midway to the nearest "
+                      "out-of-scope score below",
+            "ceiling": max_oos_answered, "answerable": n_ans, "out_of_scope": n_oos,
+            "answered_rate": round(answered_rate, 4), "out_of_scope_answered": round(oos_rate, 4),
+            "correct_answers": correct, "files": sorted({c.file for c in cases}),
+            "at": dt.datetime.now().isoformat(timespec="seconds"),
+        },
+    }
+    if out is not None:
+        curve = [(float(t), float(((d >= t) | (lx >= tl))[is_ans].mean()) if is_ans.any() else 0.0,
+                  float(((d >= t) | (lx >= tl))[~is_ans].mean()) if (~is_ans).any() else 0.0) for t in d_grid if t <= 1]
+        _plot_calibration(out, curve, td)
+    return result
+
+
+def _plot_calibration(out: Path, curve: list[tuple[float, float, float]], threshold: float) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot([c[0] for c in curve], [c[1] for c in curve], label="answerable questions answered")
+    ax.plot([c[0] for c in curve], [c[2] for c in curve], label="out-of-scope questions answered")
+    ax.axvline(threshold, color="k", linestyle="--", label=f"chosen threshold {threshold:.3f}")
+    ax.set_xlabel("dense-similarity threshold (lexical threshold held at its chosen value)")
+    ax.set_ylabel("share answered")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = out / "calibration.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# ---- command line --------------------------------------------------------------------------------------
+def _parse_floor(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if name not in HEADLINE or not value:
+        raise RagError(f"--floor takes NAME=VALUE with NAME one of {', '.join(HEADLINE[1:])}; got {text!r}")
+    return name, float(value)
+
+
+def cmd_eval(args, config) -> int:
+    from .engine import Engine
+
+    cases = load_cases(args.questions)
+    engine = Engine.load(config)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    floors = dict(DEFAULT_FLOORS)
+    floors.update(dict(_parse_floor(f) for f in args.floor))
+    rows = []
+    with open(out / "results.jsonl", "w", encoding="utf-8") as fh:
+        for row in run(engine, cases, progress=not args.quiet):
+            rows.append(row)
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    summary = write_report(out, rows, engine, floors)
+    print(table({"all": summary["overall"]}))
+    print(f"report: {out / 'report.md'}")
+    if summary["missed"]:
+        print("FAIL: " + "; ".join(summary["missed"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_calibrate(args, config) -> int:
+    from .engine import Engine
+
+    cases = load_cases(args.questions)
+    engine = Engine.load(config)
+    result = calibrate(engine, cases, args.max_out_of_scope_answered, Path(args.out), progress=not args.quiet)
+    engine.index.manifest.update(result)
+    engine.index.save_manifest()
+    c = result["calibration"]
+    print(f"no-answer thresholds: dense {result['no_answer_threshold']:.4f}, lexical "
+          f"{result['no_answer_lexical_threshold']:.4f}: answers {c['answered_rate']:.1%} of "
+          f"{c['answerable']} answerable, {c['out_of_scope_answered']:.1%} of {c['out_of_scope']} out-of-scope; "
+          f"stored in {engine.index.path / 'manifest.json'}; plot {Path(args.out) / 'calibration.png'}")
+    return 0
+
+
 def add_commands(sub, common) -> None:
-    """eval and calibrate subcommands (filled in by the evaluation issue)."""
+    p = sub.add_parser("eval", help="measure the bot on labeled question files; writes report.md, results.jsonl, plots")
+    common(p)
+    p.add_argument("--questions", type=Path, action="append", required=True, help="JSON-lines question file (repeatable)")
+    p.add_argument("--out", default="eval-out", help="output folder (default eval-out/)")
+    p.add_argument("--floor", action="append", default=[], metavar="NAME=VALUE",
+                   help="fail (exit 1) when an overall figure is below VALUE (above, for false_alarm_rate and latencies); "
+                        "defaults: grounding_rate=1.0 urgent_recall=1.0")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_eval)
+
+    p = sub.add_parser("calibrate", help="choose the no-answer threshold from answerable and out-of-scope files")
+    common(p)
+    p.add_argument("--questions", type=Path, action="append", required=True,
+                   help="JSON-lines files with answerable (doc_id/gold_docs) and out-of-scope (kind) rows (repeatable)")
+    p.add_argument("--max-out-of-scope-answered", type=float, default=0.05,
+                   help="ceiling on the share of out-of-scope questions answered (default 0.05)")
+    p.add_argument("--out", default="eval-out", help="where to write calibration.png (default eval-out/)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=cmd_calibrate)
