@@ -97,10 +97,12 @@ def _candidates(query_terms: set[str], hits: list[Hit], lexical: LexicalIndex, m
                 definition: bool = False) -> list[_Candidate]:
     passage_terms = [set(tokenize(h.chunk.embed_text)) for h in hits]
     # a term every retrieved passage shares is the topic ("leukemia"); the rarer ones ("symptoms") pick the sentence
-    idf = {t: lexical.idf(t) for t in query_terms}
+    # words no passage contains (names, e-mail addresses, typos) cannot pick a sentence: leave them out here
+    # (they still count against the lexical coverage that decides whether to answer at all)
+    idf = {t: lexical.idf(t) for t in query_terms if lexical.df.get(t)}
     idf_total = sum(idf.values()) or 1.0
     weights = {t: idf[t] * (1.0 - _TOPIC_DISCOUNT * sum(t in p for p in passage_terms) / max(len(hits), 1))
-               for t in query_terms}
+               for t in idf}
     total = sum(weights.values()) or 1.0
     out: list[_Candidate] = []
     seen: set[str] = set()

@@ -50,6 +50,7 @@ class Config:
     port: int = 7860
     staff_password: str | None = None
     staff_password_file: Path | None = None
+    staff_user: str = "staff"
     audit_log: Path = Path("models/audit.jsonl")
     concurrency_limit: int = 2
 

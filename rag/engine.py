@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 from . import safety
 from .answer import ANSWERED, NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose
 from .config import Config
-from .documents import load_documents
+from .documents import load_documents, review_state
 from .embeddings import Embedder
 from .errors import IndexMismatchError, IndexNotFoundError
 from .index import BuildReport, PassageIndex
@@ -147,3 +147,31 @@ class Engine:
         ans.relevance, ans.lexical_coverage = top_dense, coverage
         timings["answer"] = (time.perf_counter() - t2) * 1000
         return done(ans)
+
+    # ---- read-only views for the staff console -------------------------------------------------------
+    def library(self) -> list[dict[str, Any]]:
+        """Every indexed document with its metadata, passage count and review state."""
+        rows = []
+        for info in self.index.docs.values():
+            m = info.metadata
+            last, overdue = review_state(m, self.today())
+            rows.append({
+                "doc_id": info.doc_id, "title": info.title, "source": m.get("source", ""), "url": info.url,
+                "lastReviewed": last or "", "reviewFrequency": m.get("reviewFrequency", ""),
+                "review": {True: "overdue", False: "current", None: "unknown"}[overdue],
+                "license": m.get("license", ""), "status": m.get("status", ""), "audienceLevel": m.get("audienceLevel", ""),
+                "cancerTypes": ", ".join(map(str, m.get("cancerTypes") or [])), "passages": info.n_passages,
+            })
+        return rows
+
+    def skipped(self) -> list[dict[str, str]]:
+        return list(self.index.manifest.get("skipped", []))
+
+    def passage(self, passage_id: str) -> tuple[Any, Any] | None:
+        """(chunk, document info) for a passage id, or None if the index no longer has it."""
+        row = self.index.by_id.get(passage_id)
+        if row is None:
+            return None
+        chunk = self.index.chunks[row]
+        return chunk, self.index.docs.get(chunk.doc_id)
+

@@ -38,11 +38,6 @@ def embedder() -> Embedder:
 
 
 @pytest.fixture(scope="session")
-def docs_dir(tmp_path_factory) -> Path:
-    return copy_fixture_docs(tmp_path_factory.mktemp("docs"))
-
-
-@pytest.fixture(scope="session")
 def config(docs_dir, tmp_path_factory) -> Config:
     return Config(docs_dir=docs_dir, index_dir=tmp_path_factory.mktemp("index"), today="2026-11-25",
                   audit_log=tmp_path_factory.mktemp("audit") / "audit.jsonl")
@@ -66,3 +61,60 @@ def write_doc(folder: Path, name: str, body: str = "# Topic\n\nSome text about a
     path = folder / name
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+XSS_DOC = """---
+title: "Nausea care <b>test</b> sheet"
+url: https://example.org/nausea
+status: active
+audienceLevel: patient
+cancerTypes:
+- general
+---
+
+# Nausea care sheet
+
+## Anti-nausea medicines
+
+Ondansetron helps prevent nausea caused by chemotherapy <script>alert('doc')</script> and is given before treatment.
+"""
+
+
+@pytest.fixture(scope="session")
+def docs_dir(tmp_path_factory) -> Path:
+    """The fixture corpus plus a document carrying markup (for the XSS checks)."""
+    folder = copy_fixture_docs(tmp_path_factory.mktemp("docs"))
+    (folder / "xss-nausea.md").write_text(XSS_DOC, encoding="utf-8")
+    return folder
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_app(config, engine, tmp_path_factory):
+    """The real app on a loopback port, in a background thread, with a staff password."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from ui.app import create_app
+
+    cfg = config.replace(staff_password="s3cret-test", port=free_port(),
+                         audit_log=tmp_path_factory.mktemp("live") / "audit.jsonl")
+    server = uvicorn.Server(uvicorn.Config(create_app(cfg, engine), host="127.0.0.1", port=cfg.port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 60
+    while not server.started and time.time() < deadline:
+        time.sleep(0.1)
+    assert server.started, "app did not start"
+    yield f"http://127.0.0.1:{cfg.port}", cfg
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -16,7 +16,7 @@ from rag.index import PassageIndex
 
 def test_a_build_writes_faiss_passages_and_a_manifest(built, config, engine):
     manifest = engine.index.manifest
-    assert built.documents == 7 and built.passages == len(engine.index.chunks) > 50
+    assert built.documents == 8 and built.passages == len(engine.index.chunks) > 50
     assert manifest["model_sha256"] == engine.embedder.sha256
     assert manifest["chunker"] == config.chunker_settings()
     assert set(manifest["documents"]) == set(engine.index.docs)

@@ -1,0 +1,59 @@
+"""Turn engine results into safe markup: every piece of user or document text is escaped, only our tags remain."""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+from rag.answer import Answer
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")
+
+
+def text(value: Any) -> str:
+    """Inert text for markdown/HTML: HTML-escaped and markdown-escaped (renders exactly as typed)."""
+    return html.escape(_MD_SPECIAL.sub(r"\\\1", str(value)), quote=False)
+
+
+def safe_url(url: str) -> str | None:
+    parsed = urlparse(url or "")
+    return html.escape(url, quote=True) if parsed.scheme in ("http", "https") and parsed.netloc else None
+
+
+def answer_markdown(ans: Answer) -> str:
+    """The chat bubble: urgent and no-answer replies look different; answers list their sources under them."""
+    body = "\n".join(text(line) if not line.startswith("- ") else "- " + text(line[2:]) for line in ans.answer.split("\n"))
+    if ans.status == "urgent":
+        return (f'<div class="rag-urgent" role="alert"><strong>🚨 Urgent — please get help now</strong></div>\n\n'
+                f"**{body}**")
+    if ans.status != "answered":
+        return f'<div class="rag-noanswer"><strong>ℹ️ No answer from my sources</strong></div>\n\n{body}'
+    lines = [body, "", "**Sources**", ""]
+    for c in ans.citations:
+        url = safe_url(c.url)
+        title = f'<a href="{url}" target="_blank" rel="noopener noreferrer">{html.escape(c.title)}</a>' if url else text(c.title)
+        section = text(c.section.split(" > ")[-1].lstrip("#").strip())
+        review = "" if c.review_overdue is not True else " · <em>review overdue</em>"
+        lines.append(f"{c.n}. {title} — {section}{review}  \n   <em class=\"rag-quote\">{html.escape(c.quote, quote=False)}</em>")
+    lines += ["", "<small>Information only, not medical advice. Please talk with your care team about your own situation.</small>"]
+    return "\n".join(lines)
+
+
+def highlighted_passage(passage: str, sentences: list[str]) -> str:
+    """The full passage as HTML with the cited sentences wrapped in <mark>."""
+    spans: list[tuple[int, int]] = []
+    for s in sentences:
+        i = passage.find(s)
+        if i >= 0:
+            spans.append((i, i + len(s)))
+    spans.sort()
+    out, pos = [], 0
+    for a, b in spans:
+        if a < pos:
+            continue
+        out.append(html.escape(passage[pos:a]))
+        out.append(f"<mark>{html.escape(passage[a:b])}</mark>")
+        pos = b
+    out.append(html.escape(passage[pos:]))
+    return "".join(out).replace("\n", "<br>")
