@@ -27,6 +27,7 @@ class Config:
     # chunker (stored in the manifest: changing them requires a rebuild)
     chunk_max_tokens: int = 200  # passage incl. heading prefix, measured with the model tokenizer (< 256 window)
     chunk_overlap_sentences: int = 1
+    hnsw_min_passages: int = 20_000  # exact FAISS search below, HNSW from here on (benchmarks/bench_faiss.py)
     # retrieval
     dense_k: int = 50
     lexical_k: int = 50

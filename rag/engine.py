@@ -42,7 +42,7 @@ def build_index(config: Config, embedder: Embedder | None = None,
         if progress:
             progress(f"previous index unreadable ({err}); rebuilding from scratch")
     index, embedded, reused = PassageIndex.build(loaded, embedder, config.chunk_max_tokens, config.chunk_overlap_sentences,
-                                                 previous, progress=progress)
+                                                 previous, config.hnsw_min_passages, progress=progress)
     seconds = time.perf_counter() - started
     index.manifest["build_seconds"] = round(seconds, 2)
     path = index.save(config.index_dir)

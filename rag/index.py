@@ -109,7 +109,7 @@ class PassageIndex:
     # ---- building -------------------------------------------------------------------------------
     @classmethod
     def build(cls, loaded: LoadResult, embedder: Embedder, max_tokens: int, overlap_sentences: int,
-              previous: "PassageIndex | None" = None, hnsw_min_passages: int = 50_000,
+              previous: "PassageIndex | None" = None, hnsw_min_passages: int = 20_000,
               progress: Callable[[str], None] | None = None) -> tuple["PassageIndex", int, int]:
         """Chunk and embed; documents whose bytes are unchanged since `previous` reuse its passages and vectors."""
         say = progress or (lambda _msg: None)
