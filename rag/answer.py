@@ -8,7 +8,7 @@ from typing import Any
 
 from .index import PassageIndex
 from .documents import review_state
-from .lexical import LexicalIndex, tokenize
+from .lexical import LexicalIndex, term_groups, tokenize
 from .retriever import Hit
 
 ANSWERED, NO_ANSWER, URGENT = "answered", "no_answer", "urgent"
@@ -87,23 +87,26 @@ def sentence_text(hit: Hit, span: tuple[int, int]) -> str:
     return hit.chunk.text[span[0] - hit.chunk.start: span[1] - hit.chunk.start]
 
 
-def _is_definition(sentence: str, weights: dict[str, float]) -> bool:
+def _is_definition(sentence: str, groups: list[set[str]]) -> bool:
     """'Daratumumab is a monoclonal antibody ...': an asked-about term before 'is/are a/an/the/...'."""
     m = _DEFINES.match(sentence)
-    return bool(m) and any(t in weights for t in tokenize(m.group(1)))
+    subject = set(tokenize(m.group(1))) if m else set()
+    return any(g & subject for g in groups)
 
 
-def _candidates(query_terms: set[str], hits: list[Hit], lexical: LexicalIndex, min_overlap: float,
+def _candidates(question: str, hits: list[Hit], lexical: LexicalIndex, min_overlap: float,
                 definition: bool = False) -> list[_Candidate]:
     passage_terms = [set(tokenize(h.chunk.embed_text)) for h in hits]
-    # a term every retrieved passage shares is the topic ("leukemia"); the rarer ones ("symptoms") pick the sentence
-    # words no passage contains (names, e-mail addresses, typos) cannot pick a sentence: leave them out here
-    # (they still count against the lexical coverage that decides whether to answer at all)
-    idf = {t: lexical.idf(t) for t in query_terms if lexical.df.get(t)}
-    idf_total = sum(idf.values()) or 1.0
-    weights = {t: idf[t] * (1.0 - _TOPIC_DISCOUNT * sum(t in p for p in passage_terms) / max(len(hits), 1))
-               for t in idf}
-    total = sum(weights.values()) or 1.0
+    # one group per question word (with the document words for a lay word); words no passage contains (names,
+    # e-mail addresses, typos) cannot pick a sentence, so they are left out here (they still count against the
+    # lexical coverage that decides whether to answer at all)
+    groups = [g for g in term_groups(question) if any(lexical.df.get(t) for t in g)]
+    idf = [max(lexical.idf(t) for t in g if lexical.df.get(t)) for g in groups]
+    idf_total = sum(idf) or 1.0
+    # a word every retrieved passage shares is the topic ("leukemia"); the rarer ones ("symptoms") pick the sentence
+    weights = [w * (1.0 - _TOPIC_DISCOUNT * sum(bool(g & p) for p in passage_terms) / max(len(hits), 1))
+               for g, w in zip(groups, idf)]
+    total = sum(weights) or 1.0
     out: list[_Candidate] = []
     seen: set[str] = set()
     best_dense = max((h.dense for h in hits), default=1.0) or 1.0
@@ -111,7 +114,7 @@ def _candidates(query_terms: set[str], hits: list[Hit], lexical: LexicalIndex, m
         rank_weight = (max(hit.dense, 0.0) / best_dense) ** 2  # closeness of the passage to the question
         # a section named for what is asked ("## Signs and symptoms"), not for the document's topic
         heading_terms = set(tokenize(" ".join(hit.chunk.heading_path[1:]))) - set(tokenize(hit.chunk.title))
-        on_topic = sum(w for t, w in idf.items() if t in heading_terms) / idf_total
+        on_topic = sum(w for g, w in zip(groups, idf) if g & heading_terms) / idf_total
         for span in hit.chunk.sentences:
             text = sentence_text(hit, span)
             key = " ".join(text.lower().split())
@@ -119,11 +122,13 @@ def _candidates(query_terms: set[str], hits: list[Hit], lexical: LexicalIndex, m
                 continue
             seen.add(key)
             terms = tokenize(text)
-            if sum(w for t, w in idf.items() if t in terms) / idf_total >= min_overlap:
-                coverage = sum(w for t, w in weights.items() if t in terms) / total
+            term_set = set(terms)
+            if sum(w for g, w in zip(groups, idf) if g & term_set) / idf_total >= min_overlap:
+                coverage = sum(w for g, w in zip(groups, weights) if g & term_set) / total
                 # a sentence whose subject is the asked-about term ("Daratumumab is ...") reads as the answer
-                bonus = 1.0 + _LEAD_BONUS * any(t in weights for t in terms[:2]) + _SECTION_BONUS * on_topic
-                if definition and _is_definition(text, weights):
+                lead = set(terms[:2])
+                bonus = 1.0 + _LEAD_BONUS * any(g & lead for g in groups) + _SECTION_BONUS * on_topic
+                if definition and _is_definition(text, groups):
                     bonus += _DEFINITION_BONUS
                 out.append(_Candidate(hit, span[0], span[1], text, coverage * rank_weight * bonus))
     return out
@@ -139,9 +144,8 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
             max_sentences: int = 4, answer_passages: int = 3, min_overlap: float = 0.2,
             today: dt.date | None = None) -> Answer:
     """Pick the best-matching sentences of the top passages, keep them verbatim, cite each one."""
-    query_terms = set(tokenize(retrieval_query))
     top = hits[:answer_passages]
-    cands = _candidates(query_terms, top, index.lexical, min_overlap, bool(_WHAT_IS.match(question))) if query_terms else []
+    cands = _candidates(retrieval_query, top, index.lexical, min_overlap, bool(_WHAT_IS.match(question)))
     if not cands:
         return Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=retrieval_query, reason="no_overlap")
     best = max(c.score for c in cands)

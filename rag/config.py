@@ -39,7 +39,7 @@ class Config:
     # "no answer" unless the best passage is close in meaning OR holds most of the question's rare words;
     # both calibrated with `rag calibrate` (README: calibration)
     no_answer_threshold: float = 0.49
-    no_answer_lexical_threshold: float = 0.69
+    no_answer_lexical_threshold: float = 0.66
     max_answer_sentences: int = 4
     answer_passages: int = 3
     min_sentence_overlap: float = 0.2  # share of question content terms a sentence must match

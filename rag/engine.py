@@ -15,7 +15,7 @@ from .documents import load_documents, review_state
 from .embeddings import Embedder
 from .errors import IndexMismatchError, IndexNotFoundError
 from .index import BuildReport, PassageIndex
-from .lexical import LexicalIndex, tokenize
+from .lexical import LexicalIndex, term_groups, tokenize
 from .retriever import Hit, Retriever
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
@@ -71,11 +71,17 @@ def retrieval_query(question: str, history: Sequence[str] | None) -> str:
 
 def lexical_coverage(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> float:
     """Share of the question's rarity-weighted terms that the best passage contains (0..1)."""
-    weights = {t: lexical.idf(t) for t in set(tokenize(query))}
-    total = sum(weights.values())
+    groups = term_groups(query)
+    weights = [lexical.idf(sorted(g)[0] if len(g) == 1 else next(iter(g & set(tokenize(query))), sorted(g)[0]))
+               for g in groups]
+    total = sum(weights)
     if not total or not hits:
         return 0.0
-    return max(sum(w for t, w in weights.items() if t in set(tokenize(h.chunk.embed_text))) / total for h in hits)
+    best = 0.0
+    for h in hits:
+        terms = set(tokenize(h.chunk.embed_text))
+        best = max(best, sum(w for g, w in zip(groups, weights) if g & terms) / total)
+    return best
 
 
 class Engine:

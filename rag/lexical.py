@@ -43,6 +43,52 @@ def tokenize(text: str) -> list[str]:
     return terms
 
 
+# Words patients use for what the documents name otherwise (lay term -> document terms). A question term matches
+# a passage or sentence that holds the term or any of its document terms; the words are stemmed like any other.
+LAY_TERMS: dict[str, str] = {
+    "outlook": "prognosis recovery", "chances": "prognosis recovery", "survive": "prognosis survival",
+    "survival": "prognosis", "life expectancy": "prognosis", "cure": "prognosis recovery",
+    "research": "clinical trials studied", "studies": "clinical trials studied", "experimental": "clinical trials",
+    "kids": "childhood children", "kid": "childhood children", "child": "childhood", "teenagers": "adolescents",
+    "diagnose": "tests diagnosis", "diagnosed": "tests diagnosis", "detect": "tests screening", "find": "tests",
+    "spread": "metastatic stage", "spreads": "metastatic stage", "stages": "stage", "staging": "stage",
+    "causes": "risk factors", "cause": "risk factors", "gets": "risk", "prevent": "prevention risk",
+    "inherited": "inherited genes genetic", "hereditary": "inherited genes genetic", "runs in families": "inherited family",
+    "throat": "pharynx pharyngeal", "voice box": "larynx laryngeal",
+    "belly": "abdomen", "tummy": "abdomen", "womb": "uterus uterine", "treat": "treatment", "treated": "treatment",
+    "treatments": "treatment", "signs": "symptoms", "side effects": "side effects late effects",
+}
+_LAY_STEMS: dict[str, set[str]] = {}
+
+
+def term_groups(text: str) -> list[set[str]]:
+    """One group per question term: the term itself plus the document terms of a lay word (see LAY_TERMS)."""
+    if not _LAY_STEMS:
+        for lay, doc_terms in LAY_TERMS.items():
+            key = " ".join(tokenize(lay))
+            if key:
+                _LAY_STEMS.setdefault(key, set()).update(tokenize(doc_terms))
+    terms = tokenize(text)
+    groups: list[set[str]] = []
+    seen: set[str] = set()
+    for i, term in enumerate(terms):
+        if term in seen:
+            continue
+        seen.add(term)
+        group = {term} | _LAY_STEMS.get(term, set())
+        if i + 1 < len(terms):  # two-word lay terms ("side effects", "voice box")
+            group |= _LAY_STEMS.get(f"{term} {terms[i + 1]}", set())
+        groups.append(group)
+    return groups
+
+
+def expand(text: str) -> list[str]:
+    """The question's terms followed by the document terms of its lay words (for the BM25 query)."""
+    terms = tokenize(text)
+    extra = [t for g in term_groups(text) for t in sorted(g) if t not in terms]
+    return terms + extra
+
+
 class LexicalIndex:
     """BM25 (bm25s) over pre-tokenized passages; full score vectors are cheap at this corpus size."""
 

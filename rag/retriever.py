@@ -8,7 +8,7 @@ import numpy as np
 
 from .chunker import Chunk
 from .index import PassageIndex
-from .lexical import tokenize
+from .lexical import expand
 
 FILTER_FIELDS = ("cancerTypes", "audienceLevel", "language")
 
@@ -69,7 +69,7 @@ class Retriever:
             _, ids = self.index.faiss.search(query_vector.reshape(1, -1).astype(np.float32), want)
             dense_ranked = [int(i) for i in ids[0] if i >= 0 and (allowed is None or allowed[i])][: self.dense_k]
         lexical_ranked: list[int] = []
-        lex_scores = self.index.lexical.scores(tokenize(query))
+        lex_scores = self.index.lexical.scores(expand(query))
         if mode in ("hybrid", "lexical"):
             scores = np.where(allowed, lex_scores, 0.0) if allowed is not None else lex_scores
             top = np.argsort(-scores, kind="stable")[: self.lexical_k]
