@@ -252,10 +252,23 @@ def write_report(out: Path, rows: list[dict[str, Any]], engine, floors: dict[str
     return {"overall": overall, "files": file_figs, "kinds": kind_figs, "missed": missed, "failures": len(failures)}
 
 
-def _plots(out: Path, file_figs: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> list[Path]:
+def _pyplot():
     import matplotlib
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    fig.clf()
+    _pyplot().close(fig)
+    return path
+
+
+def _plots(out: Path, file_figs: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> list[Path]:
+    plt = _pyplot()
 
     keys = ["answer_rate", "first_citation_accuracy", "must_contain_rate", "grounding_rate", "refusal_recall",
             "urgent_recall", "false_alarm_rate"]
@@ -269,20 +282,13 @@ def _plots(out: Path, file_figs: dict[str, dict[str, Any]], rows: list[dict[str,
     ax.set_ylim(0, 1.05)
     ax.set_title("Quality by question file")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    quality = out / "quality.png"
-    fig.savefig(quality, dpi=110)
-    plt.close(fig)
+    quality = _save(fig, out / "quality.png")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.hist([r["answer"]["timings_ms"]["total"] for r in rows], bins=30, color="#3b6ea5")
     ax.set_xlabel("latency per question (ms)")
     ax.set_ylabel("questions")
     ax.set_title("Answer latency")
-    fig.tight_layout()
-    latency = out / "latency.png"
-    fig.savefig(latency, dpi=110)
-    plt.close(fig)
-    return [quality, latency]
+    return [quality, _save(fig, out / "latency.png")]
 
 
 # ---- calibration ----------------------------------------------------------------------------------------
@@ -350,10 +356,7 @@ def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Pa
 
 
 def _plot_calibration(out: Path, curve: list[tuple[float, float, float]], threshold: float) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     out.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot([c[0] for c in curve], [c[1] for c in curve], label="answerable questions answered")
@@ -362,11 +365,7 @@ def _plot_calibration(out: Path, curve: list[tuple[float, float, float]], thresh
     ax.set_xlabel("dense-similarity threshold (lexical threshold held at its chosen value)")
     ax.set_ylabel("share answered")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "calibration.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "calibration.png")
 
 
 # ---- command line --------------------------------------------------------------------------------------

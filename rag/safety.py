@@ -53,13 +53,12 @@ _EMERGENCY = re.compile(
     r"\b(?:can'?t breathe|cannot breathe|can not breathe|(?:trouble|struggling|difficulty) breathing|not breathing|stopped breathing|"
     r"lips? (?:are |is )?(?:turning |going )?blue|turning blue|chest pain|pain in (?:my|his|her|the) chest|crushing (?:pain|chest)|"
     r"(?:vomiting|throwing up|coughing up|spitting up) blood|blood in (?:my|his|her) (?:vomit|stool)|"
-    r"passed out|passing out|unconscious|unresponsive|won'?t wake up|seizure|fitting|face (?:is )?drooping|slurred speech|"
+    r"passed out|passing out|unconscious|unresponsive|won'?t wake up|seizure|face (?:is )?drooping|slurred speech|"
     r"(?:bleeding|blood) (?:that )?(?:won'?t|will not|doesn'?t) stop|heavy bleeding|severe bleeding|"
     r"throat (?:is )?(?:closing|swelling)|swollen (?:tongue|throat)|anaphyla\w*|sudden (?:weakness|numbness|confusion))", re.I)
 _FEVER = re.compile(r"\b(?:fever|feverish|temperature|temp|chills|rigors|shivering|1(?:0[0-9])(?:\.\d)?\s*(?:°\s*)?f?|3[89](?:\.\d)?\s*°?\s*c)\b", re.I)
 _TREATMENT = re.compile(r"\b(?:chemo\w*|infusion|immunotherapy|neutropeni\w*|low (?:white|blood) count|on treatment|my treatment|radiation|transplant)\b", re.I)
 _PERSONAL = re.compile(rf"\b{_PERSON}\b", re.I)
-_NOW = re.compile(r"\b(?:right now|now|currently|tonight|today|just|started|since|keeps?|won'?t|can'?t|having)\b", re.I)
 # questions about a topic ("is chest pain a symptom of ...", "how do doctors treat ...") are information requests
 _INFORMATIONAL = re.compile(
     r"^\s*(?:is|are|can|could|does|do|what|how|why|which|when|should)\b.*\b(?:symptom|sign|cause|caused|side effect|"
