@@ -217,12 +217,14 @@ def serve(config: Config) -> None:
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("bm25s", "httpx", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         engine = Engine.load(config)
     except IndexNotFoundError:
         ensure_index(config)
         engine = Engine.load(config)
     app = create_app(config, engine)
-    print(f"patient chat: http://{config.host}:{config.port}/   staff console: http://{config.host}:{config.port}/staff",
-          flush=True)
+    staff = f"http://{config.host}:{config.port}/staff" if staff_password(config) else "disabled (no password set)"
+    print(f"patient chat: http://{config.host}:{config.port}/   staff console: {staff}", flush=True)
     uvicorn.run(app, host=config.host, port=config.port, log_level="warning")
