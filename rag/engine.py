@@ -13,7 +13,7 @@ from .answer import ANSWERED, NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, comp
 from .config import Config
 from .documents import load_documents, review_state
 from .embeddings import Embedder
-from .errors import IndexMismatchError, IndexNotFoundError
+from .errors import IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from .index import BuildReport, PassageIndex
 from .lexical import LexicalIndex, term_groups, tokenize
 from .retriever import Hit, Retriever
@@ -32,6 +32,10 @@ def build_index(config: Config, embedder: Embedder | None = None,
     """Load documents, reuse what an existing compatible index already embedded, save atomically."""
     started = time.perf_counter()
     loaded = load_documents(config.docs_dir, config.max_file_bytes)
+    if not loaded.documents:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in loaded.skipped[:5])
+        raise NoDocumentsError(f"{config.docs_dir}: no usable documents, all {len(loaded.skipped)} skipped ({reasons}); "
+                               "the existing index, if any, is unchanged")
     embedder = embedder or make_embedder(config)
     previous = None
     try:

@@ -104,3 +104,15 @@ def test_ctrl_c_during_a_real_build_leaves_the_previous_index_loadable(small_cor
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "previous index" in err
     assert PassageIndex.load(cfg.index_dir).path == before
+
+
+def test_a_folder_whose_files_are_all_bad_is_refused_and_the_index_kept(small_corpus, embedder, tmp_path):
+    from rag.errors import NoDocumentsError
+
+    cfg, first = small_corpus
+    bad = tmp_path / "bad-docs"
+    bad.mkdir()
+    (bad / "a.md").write_text("---\ntitle: [broken\n---\ntext\n")
+    with pytest.raises(NoDocumentsError, match="all 1 skipped.*a.md: invalid YAML"):
+        build_index(cfg.replace(docs_dir=bad), embedder)
+    assert len(PassageIndex.load(cfg.index_dir).chunks) == first.passages
