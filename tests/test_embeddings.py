@@ -39,3 +39,14 @@ def test_weights_that_differ_from_the_pinned_checksum_are_refused(tmp_path):
 def test_a_missing_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         Embedder(tmp_path / "nowhere", MINILM_SHA256)
+
+
+def test_another_model_can_be_named_by_path_and_optionally_pinned(tmp_path):
+    from rag.config import Config
+    from rag.engine import make_embedder
+
+    model = tmp_path / "my-model"
+    shutil.copytree(bundled_model_dir(), model)
+    assert make_embedder(Config(model_path=model)).sha256 == MINILM_SHA256
+    with pytest.raises(ModelError, match="SHA-256"):
+        make_embedder(Config(model_path=model, model_sha256="0" * 64))
