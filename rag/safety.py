@@ -65,7 +65,7 @@ _INFORMATIONAL = re.compile(
     r"treat|treated|treatment|mean|risk|common|normal|happen|related|linked)\w*", re.I)
 _DOSING = re.compile(
     r"\b(?:how (?:much|many)|what (?:dose|dosage|amount)|which dose|dosage|dose of|doses of|\d+\s*(?:mg|mcg|ml|milligrams?)|max(?:imum)? dose)\b"
-    r".{0,60}\b(?:take|taking|give|giving|use|have|dose|should|safe|overdose)\b"
+    r".{0,60}\b(?:take|taking|give|giving|dose|dosage|safe)\b"
     r"|\b(?:double|increase|decrease|skip|stop) (?:my|the|his|her) (?:dose|medicine|medication|pills?)\b", re.I)
 _VERDICT = re.compile(
     r"\b(?:do|does|did) (?:i|he|she|my \w+) (?:have|has|got) (?:cancer|a tumou?r|leukemia|lymphoma|\w+ cancer)\b|"

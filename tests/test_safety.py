@@ -47,4 +47,6 @@ def test_dosing_verdicts_and_instruction_overrides_are_declined(message, categor
 
 def test_an_ordinary_question_passes():
     assert check("how many patients were in the trial") is None
+    assert check("how many stages does breast cancer have") is None
+    assert check("how many people have melanoma") is None
     assert check("what does a bone marrow transplant involve") is None
