@@ -4,12 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from . import safety
-from .answer import ANSWERED, NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose
+from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose
 from .config import MINILM_SHA256, Config
 from .documents import load_documents, review_state
 from .embeddings import Embedder

@@ -228,10 +228,10 @@ def write_report(out: Path, rows: list[dict[str, Any]], engine, floors: dict[str
     missed = missed_floors(overall, floors)
     failures = [r for r in rows if not r["verdict"]["correct"] or r["verdict"]["grounded_sentences"] < r["verdict"]["sentences"]]
     plots = _plots(out, file_figs, rows)
-    md = [f"# Evaluation report", "",
+    md = ["# Evaluation report", "",
           f"{dt.datetime.now().isoformat(timespec='seconds')} · index `{engine.index.path}` "
           f"(manifest {engine.index.manifest_hash}, {len(engine.index.docs)} documents, {len(engine.index.chunks)} passages) · "
-          f"no-answer threshold {engine.no_answer_threshold:.3f}", "",
+          f"no-answer thresholds: dense {engine.no_answer_threshold:.3f}, lexical {engine.lexical_threshold:.3f}", "",
           "## Result", "", ("**PASS**: every floor met" if not missed else "**FAIL**: " + "; ".join(missed)),
           "(floors: " + ", ".join(f"{k} {_sign(k)} {v}" for k, v in floors.items()) + ")", "",
           "## By file", "", table(file_figs), "", "## By kind", "", table(kind_figs), "",

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import faiss
 import numpy as np
 
 from .chunker import Chunk, chunk_document
-from .documents import Document, LoadResult, Skipped
+from .documents import LoadResult, Skipped
 from .embeddings import Embedder
 from .errors import IndexMismatchError, IndexNotFoundError, RagError
 from .lexical import LexicalIndex, tokenize

@@ -1,6 +1,5 @@
 """A real browser (Debian's Chromium driven by Playwright) against the live app: chat, sources, staff login, XSS."""
 import shutil
-from pathlib import Path
 
 import pytest
 
