@@ -8,7 +8,7 @@ from typing import Any
 
 from .index import PassageIndex
 from .documents import review_state
-from .lexical import LexicalIndex, term_groups, tokenize
+from .lexical import term_groups, tokenize
 from .retriever import Hit
 
 ANSWERED, NO_ANSWER, URGENT = "answered", "no_answer", "urgent"
@@ -21,9 +21,10 @@ _MIN_SENTENCE_WORDS = 4
 _LEAD_BONUS = 0.25
 _DEFINITION_BONUS = 0.5
 _SECTION_BONUS = 0.5
-_TOPIC_DISCOUNT = 0.5
+_TOPIC_DISCOUNT = 0.9
 _MAX_LISTS = 2
 _WHAT_IS = re.compile(r"^\s*(?:what|who)(?:\s+(?:is|are|was|were)|'s|s)\b", re.I)
+_ASPECT = re.compile(r"\b(?:for|of|in|after|during|with|from|about)\b", re.I)
 _DEFINES = re.compile(r"^\W*([^.;:]{1,80}?)\s+(?:is|are)\s+(?:a|an|the|one|any|cancers?|diseases?|types?|groups?|drugs?)\b", re.I)
 
 
@@ -87,6 +88,11 @@ def sentence_text(hit: Hit, span: tuple[int, int]) -> str:
     return hit.chunk.text[span[0] - hit.chunk.start: span[1] - hit.chunk.start]
 
 
+def is_definition_question(question: str) -> bool:
+    """'What is thymoma?' asks for a definition; 'what is the outlook for thymoma?' asks for an aspect of it."""
+    return bool(_WHAT_IS.match(question)) and not _ASPECT.search(question)
+
+
 def _is_definition(sentence: str, groups: list[set[str]]) -> bool:
     """'Daratumumab is a monoclonal antibody ...': an asked-about term before 'is/are a/an/the/...'."""
     m = _DEFINES.match(sentence)
@@ -94,17 +100,18 @@ def _is_definition(sentence: str, groups: list[set[str]]) -> bool:
     return any(g & subject for g in groups)
 
 
-def _candidates(question: str, hits: list[Hit], lexical: LexicalIndex, min_overlap: float,
+def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap: float,
                 definition: bool = False) -> list[_Candidate]:
-    passage_terms = [set(tokenize(h.chunk.embed_text)) for h in hits]
+    lexical = index.lexical
+    title_terms = [set(tokenize(h.chunk.title)) for h in hits]
     # one group per question word (with the document words for a lay word); words no passage contains (names,
     # e-mail addresses, typos) cannot pick a sentence, so they are left out here (they still count against the
     # lexical coverage that decides whether to answer at all)
     groups = [g for g in term_groups(question) if any(lexical.df.get(t) for t in g)]
     idf = [max(lexical.idf(t) for t in g if lexical.df.get(t)) for g in groups]
     idf_total = sum(idf) or 1.0
-    # a word every retrieved passage shares is the topic ("leukemia"); the rarer ones ("symptoms") pick the sentence
-    weights = [w * (1.0 - _TOPIC_DISCOUNT * sum(bool(g & p) for p in passage_terms) / max(len(hits), 1))
+    # a word in the retrieved documents' titles is the topic ("leukemia"); the others ("symptoms") pick the sentence
+    weights = [w * (1.0 - _TOPIC_DISCOUNT * sum(bool(g & t) for t in title_terms) / max(len(hits), 1))
                for g, w in zip(groups, idf)]
     total = sum(weights) or 1.0
     out: list[_Candidate] = []
@@ -145,7 +152,7 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
             today: dt.date | None = None) -> Answer:
     """Pick the best-matching sentences of the top passages, keep them verbatim, cite each one."""
     top = hits[:answer_passages]
-    cands = _candidates(retrieval_query, top, index.lexical, min_overlap, bool(_WHAT_IS.match(question)))
+    cands = _candidates(retrieval_query, top, index, min_overlap, is_definition_question(question))
     if not cands:
         return Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=retrieval_query, reason="no_overlap")
     best = max(c.score for c in cands)

@@ -33,13 +33,15 @@ class Config:
     lexical_k: int = 50
     rrf_k: int = 60
     lexical_weight: float = 1.0  # weight of the BM25 ranking in the fusion (dense = 1)
+    coverage_weight: float = 0.03  # bonus per unit of question coverage (an RRF rank-1 vote is 1/61 = 0.016)
+    rerank_depth: int = 50
     top_k: int = 5
     dedup_cosine: float = 0.95
     # answering
     # "no answer" unless the best passage is close in meaning OR holds most of the question's rare words;
     # both calibrated with `rag calibrate` (README: calibration)
-    no_answer_threshold: float = 0.49
-    no_answer_lexical_threshold: float = 0.66
+    no_answer_threshold: float = 0.447
+    no_answer_lexical_threshold: float = 0.791
     max_answer_sentences: int = 4
     answer_passages: int = 3
     min_sentence_overlap: float = 0.2  # share of question content terms a sentence must match

@@ -13,7 +13,7 @@ from .documents import load_documents, review_state
 from .embeddings import Embedder
 from .errors import IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from .index import BuildReport, PassageIndex
-from .lexical import LexicalIndex, term_groups, tokenize
+from .lexical import tokenize
 from .retriever import Hit, Retriever
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
@@ -71,28 +71,13 @@ def retrieval_query(question: str, history: Sequence[str] | None) -> str:
     return question
 
 
-def lexical_coverage(query: str, hits: Sequence[Hit], lexical: LexicalIndex) -> float:
-    """Share of the question's rarity-weighted terms that the best passage contains (0..1)."""
-    groups = term_groups(query)
-    weights = [lexical.idf(sorted(g)[0] if len(g) == 1 else next(iter(g & set(tokenize(query))), sorted(g)[0]))
-               for g in groups]
-    total = sum(weights)
-    if not total or not hits:
-        return 0.0
-    best = 0.0
-    for h in hits:
-        terms = set(tokenize(h.chunk.embed_text))
-        best = max(best, sum(w for g, w in zip(groups, weights) if g & terms) / total)
-    return best
-
-
 class Engine:
     def __init__(self, config: Config, index: PassageIndex, embedder: Embedder):
         self.config = config
         self.index = index
         self.embedder = embedder
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
-                                   config.lexical_weight)
+                                   config.lexical_weight, config.coverage_weight, config.rerank_depth)
 
     @classmethod
     def load(cls, config: Config, embedder: Embedder | None = None) -> "Engine":
@@ -144,7 +129,7 @@ class Engine:
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
         top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
-        coverage = lexical_coverage(query, hits[: self.config.answer_passages], self.index.lexical)
+        coverage = max((h.coverage for h in hits[: self.config.answer_passages]), default=0.0)
         dense_cut, lexical_cut = (self.no_answer_threshold, self.lexical_threshold) if threshold is None else (threshold, threshold)
         if not hits or (top_dense < dense_cut and coverage < lexical_cut):
             ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="below_threshold")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import hashlib
 import json
@@ -231,6 +232,11 @@ class PassageIndex:
         vectors = np.load(build / "vectors.npy")
         return cls(chunks, vectors, docs, LexicalIndex.load(build / "bm25"), manifest,
                    faiss.read_index(str(build / "index.faiss")), build)
+
+    @functools.cached_property
+    def terms(self) -> list[frozenset[str]]:
+        """Each passage's lexical terms (prefix included), computed once per loaded index."""
+        return [frozenset(tokenize(c.embed_text)) for c in self.chunks]
 
     @property
     def manifest_hash(self) -> str:

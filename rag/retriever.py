@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .chunker import Chunk
 from .index import PassageIndex
-from .lexical import expand
+from .lexical import expand, term_groups
 
 FILTER_FIELDS = ("cancerTypes", "audienceLevel", "language")
 
@@ -21,8 +21,9 @@ class Hit:
     lexical: float  # BM25 score
     dense_rank: int | None  # 1-based rank in each list (None: not in that list's top)
     lexical_rank: int | None
-    fused: float
+    fused: float  # reciprocal-rank fusion plus the coverage bonus
     rank: int = 0  # 1-based rank after fusion and de-duplication
+    coverage: float = 0.0  # share of the question's rarity-weighted words the passage holds
 
 
 def _matches(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
@@ -39,13 +40,16 @@ def _matches(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
 
 class Retriever:
     def __init__(self, index: PassageIndex, dense_k: int = 50, lexical_k: int = 50, rrf_k: int = 60,
-                 dedup_cosine: float = 0.95, lexical_weight: float = 1.0):
+                 dedup_cosine: float = 0.95, lexical_weight: float = 1.0, coverage_weight: float = 0.03,
+                 rerank_depth: int = 50):
         self.index = index
         self.dense_k = dense_k
         self.lexical_k = lexical_k
         self.rrf_k = rrf_k
         self.dedup_cosine = dedup_cosine
         self.lexical_weight = lexical_weight
+        self.coverage_weight = coverage_weight
+        self.rerank_depth = rerank_depth
 
     def allowed_rows(self, filters: Mapping[str, Any] | None) -> np.ndarray | None:
         if not filters or not any(filters.values()):
@@ -80,7 +84,13 @@ class Retriever:
         for ranks, weight in ((d_rank, 1.0), (l_rank, self.lexical_weight)):
             for row, r in ranks.items():
                 fused[row] = fused.get(row, 0.0) + weight / (self.rrf_k + r)
-        order = sorted(fused, key=lambda row: -fused[row])
+        order = sorted(fused, key=lambda row: -fused[row])[: self.rerank_depth]
+        coverage = passage_coverage(query, order, self.index)
+        if mode == "hybrid" and self.coverage_weight:
+            # a passage that holds more of what was asked ("kidney" and "smoking", not just "smoking") moves up
+            for row in order:
+                fused[row] += self.coverage_weight * coverage[row]
+            order.sort(key=lambda row: -fused[row])
         cos = self.index.vectors[order] @ query_vector if order else np.zeros(0)
         hits: list[Hit] = []
         kept_hashes: set[str] = set()
@@ -94,10 +104,20 @@ class Retriever:
                     continue
             kept_hashes.add(chunk.body_hash)
             hits.append(Hit(chunk, row, float(dense), float(lex_scores[row]), d_rank.get(row), l_rank.get(row),
-                            fused[row], len(hits) + 1))
+                            fused[row], len(hits) + 1, coverage[row]))
             if len(hits) >= k:
                 break
         return hits
+
+
+def passage_coverage(query: str, rows: Sequence[int], index: PassageIndex) -> dict[int, float]:
+    """Per passage, the idf-weighted share of the question's word groups (lay words included) it contains."""
+    groups = term_groups(query)
+    weights = [max(index.lexical.idf(t) for t in g) for g in groups]
+    total = sum(weights)
+    if not total:
+        return {row: 0.0 for row in rows}
+    return {row: sum(w for g, w in zip(groups, weights) if g & index.terms[row]) / total for row in rows}
 
 
 def doc_ranking(hits: list[Hit]) -> list[str]:

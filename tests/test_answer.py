@@ -57,3 +57,12 @@ def test_a_sentence_that_introduces_a_list_brings_the_list(engine):
     ans = engine.ask("what are the risk factors for melanoma")
     intro = [i for i, s in enumerate(ans.sentences) if s.text.endswith(":")]
     assert intro and len(ans.sentences) > intro[0] + 1
+
+
+def test_only_a_bare_what_is_question_asks_for_a_definition():
+    from rag.answer import is_definition_question
+
+    assert is_definition_question("What is thymoma?")
+    assert is_definition_question("what are plasma cell neoplasms")
+    assert not is_definition_question("What is the outlook for thymoma?")
+    assert not is_definition_question("how is thymoma treated")

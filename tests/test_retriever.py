@@ -44,3 +44,13 @@ def test_doc_ranking_lists_each_document_once_in_hit_order(engine):
     hits = engine.search("skin cancer", k=5)
     ranking = doc_ranking(hits)
     assert len(ranking) == len(set(ranking)) and ranking[0] == hits[0].chunk.doc_id
+
+
+def test_a_passage_holding_more_of_the_question_ranks_higher(engine):
+    from rag.retriever import passage_coverage
+
+    hits = engine.search("risk factors for renal cell cancer smoking", k=5)
+    assert hits[0].chunk.doc_id.startswith("0000026_1")
+    assert hits[0].coverage == max(h.coverage for h in hits) > 0.5
+    cov = passage_coverage("daratumumab lenalidomide", [hits[0].row], engine.index)
+    assert cov[hits[0].row] == 0.0
