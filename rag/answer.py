@@ -167,6 +167,8 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
     parts: list[str] = []
     lists = 0
     for c in chosen:
+        if any(c.text == s.text for s in sentences):  # already quoted as an item of a list above
+            continue
         n = numbers.setdefault(c.hit.chunk.passage_id, len(numbers) + 1)
         sentences.append(AnswerSentence(c.text, n))
         quotes.setdefault(n, []).append(c.text)

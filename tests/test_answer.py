@@ -66,3 +66,9 @@ def test_only_a_bare_what_is_question_asks_for_a_definition():
     assert is_definition_question("what are plasma cell neoplasms")
     assert not is_definition_question("What is the outlook for thymoma?")
     assert not is_definition_question("how is thymoma treated")
+
+
+@pytest.mark.parametrize("question", QUESTIONS + ["what are the risk factors for melanoma"])
+def test_no_sentence_is_quoted_twice(engine, question):
+    texts = [s.text for s in engine.ask(question).sentences]
+    assert len(texts) == len(set(texts))
