@@ -76,6 +76,7 @@ class Engine:
         self.config = config
         self.index = index
         self.embedder = embedder
+        _ = index.terms  # computed now, not on the first patient's question
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
                                    config.lexical_weight, config.coverage_weight, config.rerank_depth)
 
