@@ -107,8 +107,9 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
     # one group per question word (with the document words for a lay word); words no passage contains (names,
     # e-mail addresses, typos) cannot pick a sentence, so they are left out here (they still count against the
     # lexical coverage that decides whether to answer at all)
-    groups = [g for g in term_groups(question) if any(lexical.df.get(t) for t in g)]
-    idf = [max(lexical.idf(t) for t in g if lexical.df.get(t)) for g in groups]
+    all_groups = term_groups(question)
+    known = [(g, w) for g, w in zip(all_groups, lexical.group_weights(all_groups, known_only=True)) if w > 0]
+    groups, idf = [g for g, _ in known], [w for _, w in known]
     idf_total = sum(idf) or 1.0
     # a word in the retrieved documents' titles is the topic ("leukemia"); the others ("symptoms") pick the sentence
     weights = [w * (1.0 - _TOPIC_DISCOUNT * sum(bool(g & t) for t in title_terms) / max(len(hits), 1))

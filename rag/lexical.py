@@ -112,6 +112,11 @@ class LexicalIndex:
                 df[term] = df.get(term, 0) + 1
         return cls(bm25, df)
 
+    def group_weights(self, groups: Sequence[set[str]], known_only: bool = False) -> list[float]:
+        """Rarity of each word group = its rarest member; known_only counts only members some passage holds
+        (a group with none weighs 0)."""
+        return [max((self.idf(t) for t in g if not known_only or self.df.get(t)), default=0.0) for g in groups]
+
     def scores(self, query_terms: Sequence[str]) -> np.ndarray:
         known = [t for t in query_terms if t in self.vocab]
         if not known:

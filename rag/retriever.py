@@ -113,7 +113,7 @@ class Retriever:
 def passage_coverage(query: str, rows: Sequence[int], index: PassageIndex) -> dict[int, float]:
     """Per passage, the idf-weighted share of the question's word groups (lay words included) it contains."""
     groups = term_groups(query)
-    weights = [max(index.lexical.idf(t) for t in g) for g in groups]
+    weights = index.lexical.group_weights(groups)
     total = sum(weights)
     if not total:
         return {row: 0.0 for row in rows}
