@@ -62,6 +62,7 @@ class Answer:
     reason: str = ""  # why no_answer/urgent: below_threshold, no_overlap, dosing, crisis, ...
     relevance: float | None = None  # best dense similarity among the answer passages (what the threshold cuts)
     lexical_coverage: float | None = None  # share of the question's weighted terms in the best passage
+    safety: dict[str, Any] | None = None  # both safety layers' view: which decided (rule/classifier), scores
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the public contract of `ask --json` and the /ask API."""

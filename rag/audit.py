@@ -61,6 +61,7 @@ class AuditLog:
                 "lexical_rank": rank_of[c.passage_id].lexical_rank if c.passage_id in rank_of else None,
                 "fused_rank": rank_of[c.passage_id].rank if c.passage_id in rank_of else None,
             } for c in answer.citations],
+            "safety": answer.safety,  # which safety layer decided (rule / classifier / none) and the scores
             "follow_up": history_used,
             "latency_ms": round(answer.timings_ms.get("total", 0.0), 2),
             "manifest_hash": self.manifest_hash,
@@ -108,7 +109,8 @@ class AuditLog:
         return out[::-1]
 
 
-CSV_FIELDS = ["time", "status", "reason", "question", "doc_ids", "passage_ids", "latency_ms", "manifest_hash", "app_version"]
+CSV_FIELDS = ["time", "status", "reason", "safety_layer", "safety_score", "question", "doc_ids", "passage_ids", "latency_ms",
+              "manifest_hash", "app_version"]
 
 
 def to_csv(entries: list[dict[str, Any]]) -> str:
@@ -116,6 +118,8 @@ def to_csv(entries: list[dict[str, Any]]) -> str:
     writer = csv.writer(buf)
     writer.writerow(CSV_FIELDS)
     for e in entries:
+        seen = e.get("safety") or {}
+        e = {**e, "safety_layer": seen.get("layer") or "", "safety_score": "" if seen.get("score") is None else seen["score"]}
         row = [" ".join(e.get(k) or []) if isinstance(e.get(k), list) else e.get(k, "") for k in CSV_FIELDS]
         # a cell starting with = + - @ is a formula to spreadsheet programs: neutralize it
         writer.writerow(["'" + str(v) if str(v)[:1] in "=+-@" else v for v in row])

@@ -46,6 +46,15 @@ class Config:
     answer_passages: int = 3
     min_sentence_overlap: float = 0.2  # share of question content terms a sentence must match
     max_question_chars: int = 1000
+    # safety (README: safety). The semantic layer's thresholds are on summed class probabilities, chosen for
+    # recall first by 10-fold group cross-validation on the bank (benchmarks/bench_safety.py --sweep)
+    safety_urgent_threshold: float = 0.19
+    safety_decline_threshold: float = 0.3
+    safety_c: float = 10.0  # inverse regularization of the logistic regression
+    safety_examples_dir: Path | None = None  # a clinic's own labelled examples (*.jsonl: text, label)
+    cache_dir: Path = Path("models/cache")  # embeddings of the safety bank, keyed by model and bank content
+    care_team_phone: str | None = None  # the clinic's 24-hour line, quoted in urgent replies
+    emergency_number: str | None = None  # e.g. "999" or "112"; default wording: "your local emergency number (911 in the US)"
     # review state (None = today)
     today: str | None = None
     # app

@@ -98,6 +98,31 @@ class Embedder:
         enc = self.model.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in enc]
 
+    def encode_with_frame(self, texts: Sequence[str] | str) -> tuple[np.ndarray, np.ndarray]:
+        """(sentence vectors, frame vectors) from one forward pass. The frame vector pools the contextual
+        embeddings of the function words only ("my", "is", "can", "now", "?"): it carries how a message is said
+        (a report of what is happening, a question about a topic) more than what it is about."""
+        from .triage import FRAME_WORDS
+
+        single = isinstance(texts, str)
+        items = [texts] if single else list(texts)
+        if not items:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, self.dim), np.float32)
+        outputs = self.model.encode(items, batch_size=self.batch_size, output_value=None, convert_to_numpy=False,
+                                    show_progress_bar=False)
+        sentence = np.zeros((len(items), self.dim), np.float32)
+        frame = np.zeros((len(items), self.dim), np.float32)
+        for i, out in enumerate(outputs):
+            tokens = out["token_embeddings"].float().numpy()
+            words = self.model.tokenizer.convert_ids_to_tokens(out["input_ids"].tolist())
+            mask = np.array([w in FRAME_WORDS for w in words[: len(tokens)]])
+            vec = out["sentence_embedding"].float().numpy()
+            sentence[i] = vec / (np.linalg.norm(vec) or 1.0)
+            if mask.any():
+                f = tokens[mask].mean(axis=0)
+                frame[i] = f / (np.linalg.norm(f) or 1.0)
+        return (sentence[0], frame[0]) if single else (sentence, frame)
+
     def encode(self, texts: Sequence[str] | str, show_progress: bool = False) -> np.ndarray:
         single = isinstance(texts, str)
         vectors = self.model.encode([texts] if single else list(texts), batch_size=self.batch_size,

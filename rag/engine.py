@@ -15,6 +15,7 @@ from .errors import IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from .index import BuildReport, PassageIndex
 from .lexical import tokenize
 from .retriever import Hit, Retriever
+from .triage import SafetyClassifier, load_classifier
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
 _REFERRING = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|he|she|his|her|the drug|the treatment)\b", re.I)
@@ -72,19 +73,24 @@ def retrieval_query(question: str, history: Sequence[str] | None) -> str:
 
 
 class Engine:
-    def __init__(self, config: Config, index: PassageIndex, embedder: Embedder):
+    def __init__(self, config: Config, index: PassageIndex, embedder: Embedder,
+                 classifier: SafetyClassifier | None = None):
         self.config = config
         self.index = index
         self.embedder = embedder
         _ = index.terms  # computed now, not on the first patient's question
+        self.classifier = classifier or load_classifier(embedder, config.safety_examples_dir, config.cache_dir,
+                                                        config.safety_c)
+        self.replies = safety.messages(config.care_team_phone, config.emergency_number)
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
                                    config.lexical_weight, config.coverage_weight, config.rerank_depth)
 
     @classmethod
-    def load(cls, config: Config, embedder: Embedder | None = None) -> "Engine":
+    def load(cls, config: Config, embedder: Embedder | None = None,
+             classifier: SafetyClassifier | None = None) -> "Engine":
         embedder = embedder or make_embedder(config)
         index = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings(), embedder.dtype)
-        return cls(config, index, embedder)
+        return cls(config, index, embedder, classifier)
 
     @property
     def no_answer_threshold(self) -> float:
@@ -99,16 +105,27 @@ class Engine:
         return dt.date.fromisoformat(self.config.today) if self.config.today else dt.date.today()
 
     def search(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None,
-               mode: str = "hybrid") -> list[Hit]:
-        vector = self.embedder.encode(query)
+               mode: str = "hybrid", vector: Any = None) -> list[Hit]:
+        vector = self.embedder.encode(query) if vector is None else vector
         return self.retriever.search(query, vector, k or self.config.top_k, filters, mode)
+
+    def assess(self, question: str) -> tuple[safety.SafetyVerdict | None, dict[str, Any], Any]:
+        """Both safety layers on one message: (verdict or None, what each layer saw, the sentence vector,
+        which retrieval reuses: the message is embedded once)."""
+        sentence, frame = self.embedder.encode_with_frame(question)
+        triage = self.classifier.triage(question, sentence, frame)
+        verdict = safety.assess(question, triage, urgent_threshold=self.config.safety_urgent_threshold,
+                                decline_threshold=self.config.safety_decline_threshold, replies=self.replies)
+        seen = verdict.as_dict() if verdict else {"action": None, "layer": None, "rule": None,
+                                                  "classifier": triage.as_dict()}
+        return verdict, seen, sentence
 
     def ask(self, question: str, history: Sequence[str] | None = None,
             filters: Mapping[str, Any] | None = None, threshold: float | None = None) -> Answer:
         """Answer one patient message from retrieved text only; urgent messages get emergency guidance instead."""
         t0 = time.perf_counter()
         question = question if isinstance(question, str) else str(question)
-        timings = {"retrieve": 0.0, "answer": 0.0}
+        timings = {"safety": 0.0, "retrieve": 0.0, "answer": 0.0}
 
         def done(ans: Answer) -> Answer:
             ans.timings_ms = {**timings, "total": (time.perf_counter() - t0) * 1000}
@@ -120,13 +137,15 @@ class Engine:
             return done(Answer(question, NO_ANSWER,
                                f"Your message is {len(question):,} characters long; please keep questions under "
                                f"{self.config.max_question_chars:,} characters.", reason="too_long"))
-        verdict = safety.check(question)
+        t_safety = time.perf_counter()
+        verdict, seen, vector = self.assess(question)
+        timings["safety"] = (time.perf_counter() - t_safety) * 1000
         if verdict is not None:
             status = URGENT if verdict.action == safety.URGENT else NO_ANSWER
-            return done(Answer(question, status, verdict.message, reason=verdict.category))
+            return done(Answer(question, status, verdict.message, reason=verdict.category, safety=seen))
         query = retrieval_query(question, history)
         t1 = time.perf_counter()
-        hits = self.search(query, self.config.top_k, filters)
+        hits = self.search(query, self.config.top_k, filters, vector=vector if query == question else None)
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
         top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
@@ -138,7 +157,7 @@ class Engine:
             ans = compose(question, query, hits, self.index, max_sentences=self.config.max_answer_sentences,
                           answer_passages=self.config.answer_passages, min_overlap=self.config.min_sentence_overlap,
                           today=self.today())
-        ans.relevance, ans.lexical_coverage = top_dense, coverage
+        ans.relevance, ans.lexical_coverage, ans.safety = top_dense, coverage, seen
         timings["answer"] = (time.perf_counter() - t2) * 1000
         return done(ans)
 

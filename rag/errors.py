@@ -36,3 +36,7 @@ class ConfigError(RagError):
 
 class QuestionFileError(RagError):
     """A JSON-lines question file has a bad line; names the file and line."""
+
+
+class SafetyBankError(RagError):
+    """A safety example file (shipped or a clinic's own) has a bad line; names the file, line and field."""

@@ -1,95 +1,170 @@
-"""Safety checks that run before retrieval: emergencies first, then requests the bot must never answer."""
+"""Safety decisions, made before retrieval, in two layers.
+
+1. Rules: a few precise patterns for unmistakable wordings ("I want to kill myself", "he is not breathing",
+   "101.5 after chemo"). They are kept short on purpose: each must be right whenever it fires.
+2. The semantic layer (`triage.py`): a classifier over the question's embedding, trained on the labelled bank in
+   `rag/safety_bank/` (plus a clinic's own examples), that catches the same situations in other words.
+
+Urgent beats everything (a crisis inside a prompt injection is still a crisis); then the declines.
+"""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from .triage import URGENT_LABELS, SafetyClassifier, Triage
 
 URGENT = "urgent"
 DECLINE = "decline"
+RULE, CLASSIFIER = "rule", "classifier"
 
 
 @dataclass(frozen=True)
 class SafetyVerdict:
     action: str  # URGENT | DECLINE
-    category: str  # crisis | medical_emergency | chemo_fever | dosing | personal_verdict | injection
+    category: str  # crisis | medical_emergency | oncology_emergency | chemo_fever | dosing | personal_verdict | injection
     message: str
+    layer: str = RULE  # which layer decided: rule | classifier
+    label: str = ""  # the fine category (e.g. spinal_cord_compression)
+    score: float | None = None  # the classifier's score when it decided (summed class probability)
+    details: dict[str, Any] = field(default_factory=dict)  # both layers' views, for the staff console and audit log
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"action": self.action, "category": self.category, "label": self.label, "layer": self.layer,
+                "score": None if self.score is None else round(self.score, 4), **self.details}
 
 
-MESSAGES = {
-    "crisis": (
-        "You matter, and you don't have to face this alone. If you are thinking about ending your life, "
-        "have harmed yourself or have taken too much of a medicine, call your local emergency number (911 in the US) now. "
-        "In the US you can also call or text 988 (Suicide & Crisis Lifeline) any time, day or night. "
-        "Please also tell your care team how you are feeling."
-    ),
-    "medical_emergency": (
-        "This may be a medical emergency. Call your local emergency number (911 in the US) or go to the nearest "
-        "emergency department now. Do not wait for an answer from this chat."
-    ),
-    "chemo_fever": (
-        "A fever or chills during cancer treatment can be a medical emergency. Call your cancer care team's "
-        "24-hour number now, or go to the nearest emergency department (call 911 in the US if you feel very unwell). "
-        "Do not wait for an answer from this chat."
-    ),
-    "dosing": (
-        "I can't give advice about doses or how much of a medicine to take. Please ask your doctor, nurse or "
-        "pharmacist, who know your treatment."
-    ),
-    "personal_verdict": (
-        "I can't tell whether you have a condition or what you personally should do — only your care team, who can "
-        "examine you, can. I can share general information from trusted sources if you ask about a topic."
-    ),
-    "injection": (
-        "I can only answer questions about cancer from the trusted sources I have, and I can't change how I work."
-    ),
-}
+def messages(care_team_phone: str | None = None, emergency_number: str | None = None) -> dict[str, str]:
+    """The fixed replies; a clinic's own 24-hour line and emergency number replace the generic wording."""
+    emergency = f"call {emergency_number}" if emergency_number else "call your local emergency number (911 in the US)"
+    team = (f"your cancer care team's 24-hour line ({care_team_phone})" if care_team_phone
+            else "your cancer care team's 24-hour number")
+    return {
+        "crisis": (
+            f"You matter, and you don't have to face this alone. If you are thinking about ending your life, or you or "
+            f"someone with you has self-harmed or taken too much of a medicine, {emergency} now. "
+            "In the US you can also call or text 988 (Suicide & Crisis Lifeline) any time, day or night. "
+            f"Please also tell {team.replace('your cancer', 'the cancer')} how you are feeling."
+        ),
+        "medical_emergency": (
+            f"This may be a medical emergency. {emergency[0].upper() + emergency[1:]} or go to the nearest emergency "
+            "department now. Do not wait for an answer from this chat."
+        ),
+        "oncology_emergency": (
+            f"This needs urgent medical attention now. Call {team} straight away; if you can't reach them or feel "
+            f"very unwell, go to the nearest emergency department or {emergency}. If this is happening during an "
+            "infusion, tell your nurse at once. Do not wait for an answer from this chat."
+        ),
+        "chemo_fever": (
+            f"A fever or chills during or after cancer treatment can be a medical emergency. Call {team} now, or go "
+            f"to the nearest emergency department ({emergency} if you feel very unwell). "
+            "Do not wait for an answer from this chat."
+        ),
+        "dosing": (
+            "I can't give advice about doses or how much of a medicine to take. Please ask your doctor, nurse or "
+            "pharmacist, who know your treatment."
+        ),
+        "personal_verdict": (
+            "I can't tell whether you have a condition or what you personally should do — only your care team, who can "
+            "examine you, can. I can share general information from trusted sources if you ask about a topic."
+        ),
+        "injection": (
+            "I can only answer questions about cancer from the trusted sources I have, and I can't change how I work."
+        ),
+    }
 
-_PERSON = r"(?:i|i'm|im|i've|i am|me|my|mine|we|our|he|she|his|her|him|they|mom|mother|dad|father|husband|wife|son|daughter|child|baby|partner)"
+
+MESSAGES = messages()
+
+# ---- layer 1: precise rules ------------------------------------------------------------------------------
+_WHO = (r"(?:i|i'm|im|i've|ive|i am|me|my|we|he|she|he's|hes|she's|shes|they|mom|mum|mother|dad|father|husband|"
+        r"wife|son|daughter|child|baby|partner|brother|sister|grandma|grandpa|friend)")
+# standard warning statements of suicide-risk screening (intent, plan, wish to be dead), any person
 _CRISIS = re.compile(
-    r"\b(?:suicid\w*|kill(?:ing)? (?:myself|me)|end(?:ing)? (?:it all|my life|it)\b|(?:don'?t|do not) want to (?:live|be alive|be here)|"
-    r"want to die|better off dead|self[- ]?harm|hurt(?:ing)? myself|cut(?:ting)? myself|overdos\w*|"
-    r"took (?:all|too many|a lot|the whole bottle)\b.{0,30}\b(?:pills|tablets|medicines?|medications?))", re.I)
+    r"\b(?:kill(?:ing)? (?:myself|himself|herself|themselves)|end(?:ing)? (?:it all|my life|his life|her life|things)\b|"
+    r"end it (?:tonight|today|now|soon)|take (?:my|his|her) (?:own )?life|commit(?:ting)? suicide|suicidal|"
+    r"suicide (?:plan|note|letter)|(?:don'?t|do not|doesn'?t) want to (?:live|be alive|be here) any ?more|want(?:s)? to die|"
+    r"better off (?:dead|without me)|no reason to live|(?:not|never) wake up again|go to sleep and not wake up|"
+    r"hurt(?:ing)? (?:myself|himself|herself)|cut(?:ting)? (?:myself|himself|herself)|self[- ]harm(?:ing|ed)?\b(?! risk)|"
+    r"(?:i|he|she|they|my \w+) (?:overdosed|took (?:all|too many|a whole bottle|the whole bottle)\b.{0,30}\b"
+    r"(?:pills|tablets|medicines?|medications?)))", re.I)
 _EMERGENCY = re.compile(
-    r"\b(?:can'?t breathe|cannot breathe|can not breathe|(?:trouble|struggling|difficulty) breathing|not breathing|stopped breathing|"
-    r"lips? (?:are |is )?(?:turning |going )?blue|turning blue|chest pain|pain in (?:my|his|her|the) chest|crushing (?:pain|chest)|"
-    r"(?:vomiting|throwing up|coughing up|spitting up) blood|blood in (?:my|his|her) (?:vomit|stool)|"
-    r"passed out|passing out|unconscious|unresponsive|won'?t wake up|seizure|face (?:is )?drooping|slurred speech|"
-    r"(?:bleeding|blood) (?:that )?(?:won'?t|will not|doesn'?t) stop|heavy bleeding|severe bleeding|"
-    r"throat (?:is )?(?:closing|swelling)|swollen (?:tongue|throat)|anaphyla\w*|sudden (?:weakness|numbness|confusion))", re.I)
-_FEVER = re.compile(r"\b(?:fever|feverish|temperature|temp|chills|rigors|shivering|1(?:0[0-9])(?:\.\d)?\s*(?:°\s*)?f?|3[89](?:\.\d)?\s*°?\s*c)\b", re.I)
-_TREATMENT = re.compile(r"\b(?:chemo\w*|infusion|immunotherapy|neutropeni\w*|low (?:white|blood) count|on treatment|my treatment|radiation|transplant)\b", re.I)
-_PERSONAL = re.compile(rf"\b{_PERSON}\b", re.I)
-# questions about a topic ("is chest pain a symptom of ...", "how do doctors treat ...") are information requests
-_INFORMATIONAL = re.compile(
-    r"^\s*(?:is|are|can|could|does|do|what|how|why|which|when|should)\b.*\b(?:symptom|sign|cause|caused|side effect|"
-    r"treat|treated|treatment|mean|risk|common|normal|happen|related|linked)\w*", re.I)
+    r"\b(?:can'?t breathe|cannot breathe|not breathing|stopped breathing|lips? (?:are |is )?(?:turning |going )?blue|"
+    r"(?:vomiting|throwing up|coughing up) blood|unconscious|unresponsive|won'?t wake up|"
+    r"(?:is|i'm|im|am|he's|hes|she's|shes) having a seizure|face (?:is )?drooping|(?:bleeding|blood) (?:that )?(?:won'?t|will not|doesn'?t) stop|"
+    r"throat (?:is )?(?:closing|swelling)|crushing (?:pain|chest))", re.I)
+_NOW = re.compile(rf"\b(?:{_WHO}|right now|now|just|suddenly)\b", re.I)
+_PERSONAL = re.compile(rf"\b{_WHO}\b", re.I)
+# a thermometer reading in the fever range: with a decimal or a unit ("38.4", "101 F", "39°C"), not a threshold
+_FEVER_READING = re.compile(
+    r"(?<![\d.])(?<!over )(?<!above )(?<!than )(?<!under )(?:(?:3[89]|4[01])[.,]\d|(?:3[89]|4[01])\s*°?\s*c|"
+    r"10[0-5](?:\.\d)?\s*°?\s*f|10[0-5]\.\d)(?![\d.])\b|"
+    r"\b(?:fever|temp|temperature)(?: of| is| was| at| reads?)?\s*(?:10[0-5]|3[89]|4[01])\b", re.I)
+# a message set in the past or in general ("in 2021", "last year", "years ago", "never had") reports no emergency now
+_NOT_NOW = re.compile(r"\b(?:(?:19|20)\d\d|ago|once|back in|last (?:year|month|spring|summer|autumn|fall|winter|time)|"
+                      r"never had|not on any|in general)\b", re.I)
+_TREATMENT = re.compile(r"\b(?:chemo\w*|infusion|immunotherapy|neutropeni\w*|transplant|cycle \d+)\b", re.I)
+_ASKS_WHAT = re.compile(r"^\s*(?:what|which|when|why|how)\b(?!.*\b(?:i|my|he|she|his|her)\b)", re.I)
 _DOSING = re.compile(
     r"\b(?:how (?:much|many)|what (?:dose|dosage|amount)|which dose|dosage|dose of|doses of|\d+\s*(?:mg|mcg|ml|milligrams?)|max(?:imum)? dose)\b"
     r".{0,60}\b(?:take|taking|give|giving|dose|dosage|safe)\b"
-    r"|\b(?:double|increase|decrease|skip|stop) (?:my|the|his|her) (?:dose|medicine|medication|pills?)\b", re.I)
+    r"|\b(?:double|increase|decrease|skip) (?:my|the|his|her) (?:dose|medicine|medication|pills?)\b", re.I)
 _VERDICT = re.compile(
     r"\b(?:do|does|did) (?:i|he|she|my \w+) (?:have|has|got) (?:cancer|a tumou?r|leukemia|lymphoma|\w+ cancer)\b|"
     r"\b(?:am i|is (?:he|she|my \w+)) (?:going to die|dying|going to be ok(?:ay)?|cured)\b|\bwill (?:i|he|she) (?:die|survive|live)\b|"
-    r"\byes or no\b|\bis (?:it|this|my \w+) (?:cancer|malignant|benign)\b|\bhow long do i have\b", re.I)
+    r"\byes or no\b|\bis (?:it|this|my \w+) (?:cancer|malignant|benign)\b|\bhow long do (?:i|we) have\b", re.I)
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget) (?:all |any |the |your )?(?:previous|prior|above|earlier|system)? ?(?:instructions|rules|prompts?)\b|"
     r"\byou are now\b|\bact as\b|\bpretend (?:to be|you are)\b|\bsystem prompt\b|\bjailbreak\b|\bdeveloper mode\b|\bno rules\b|\bDAN\b")
 
 
-def check(message: str) -> SafetyVerdict | None:
-    """Urgent beats everything (a crisis inside a prompt injection is still a crisis); then the declines."""
-    text = " ".join(message.split())
-    if _CRISIS.search(text):
-        return SafetyVerdict(URGENT, "crisis", MESSAGES["crisis"])
-    informational = bool(_INFORMATIONAL.search(text)) and not re.search(r"\b(?:right now|i'?m having|i am having)\b", text, re.I)
-    if _EMERGENCY.search(text) and not informational:
-        return SafetyVerdict(URGENT, "medical_emergency", MESSAGES["medical_emergency"])
-    if _FEVER.search(text) and _TREATMENT.search(text) and _PERSONAL.search(text) and not informational:
-        return SafetyVerdict(URGENT, "chemo_fever", MESSAGES["chemo_fever"])
+def rule_check(text: str) -> tuple[str, str, str] | None:
+    """(action, category, label) when an unmistakable pattern fires, else None."""
+    if _CRISIS.search(text) and not _ASKS_WHAT.search(text):
+        return URGENT, "crisis", "crisis"
+    if _EMERGENCY.search(text) and _NOW.search(text) and not _NOT_NOW.search(text):
+        return URGENT, "medical_emergency", "medical_emergency"
+    if _TREATMENT.search(text) and not _ASKS_WHAT.search(text) and not _NOT_NOW.search(text) and (
+            _FEVER_READING.search(text) or re.search(r"\b(?:rigors?|shaking chills)\b", text, re.I)):
+        return URGENT, "chemo_fever", "neutropenic_fever"
     if _INJECTION.search(text):
-        return SafetyVerdict(DECLINE, "injection", MESSAGES["injection"])
+        return DECLINE, "injection", "injection"
     if _DOSING.search(text):
-        return SafetyVerdict(DECLINE, "dosing", MESSAGES["dosing"])
-    if _VERDICT.search(text):
-        return SafetyVerdict(DECLINE, "personal_verdict", MESSAGES["personal_verdict"])
+        return DECLINE, "dosing", "dosing"
+    if _VERDICT.search(text) and _PERSONAL.search(text):
+        return DECLINE, "personal_verdict", "personal_verdict"
     return None
+
+
+def urgent_kind(label: str) -> str:
+    return URGENT_LABELS.get(label, "medical_emergency")
+
+
+def assess(message: str, triage: Triage | None = None, *, urgent_threshold: float = 0.5,
+           decline_threshold: float = 0.5, replies: dict[str, str] | None = None) -> SafetyVerdict | None:
+    """Both layers' decision: rules first, then the classifier's scores against their thresholds."""
+    replies = replies or MESSAGES
+    text = " ".join(message.split())
+    rule = rule_check(text)
+    details: dict[str, Any] = {"rule": None if rule is None else {"action": rule[0], "category": rule[1]}}
+    if triage is not None:
+        details["classifier"] = triage.as_dict()
+
+    def verdict(action: str, category: str, label: str, layer: str, score: float | None) -> SafetyVerdict:
+        return SafetyVerdict(action, category, replies[category], layer, label, score, details)
+
+    if rule and rule[0] == URGENT:
+        return verdict(*rule, RULE, None)
+    if triage is not None and triage.urgent_score >= urgent_threshold:
+        return verdict(URGENT, urgent_kind(triage.urgent_label), triage.urgent_label, CLASSIFIER, triage.urgent_score)
+    if rule:
+        return verdict(*rule, RULE, None)
+    if triage is not None and triage.decline_score >= decline_threshold:
+        return verdict(DECLINE, triage.decline_label, triage.decline_label, CLASSIFIER, triage.decline_score)
+    return None
+
+
+def check(message: str) -> SafetyVerdict | None:
+    """The rule layer alone (no embedding needed)."""
+    return assess(message, None)

@@ -40,7 +40,8 @@ def embedder() -> Embedder:
 @pytest.fixture(scope="session")
 def config(docs_dir, tmp_path_factory) -> Config:
     return Config(docs_dir=docs_dir, index_dir=tmp_path_factory.mktemp("index"), today="2026-11-25",
-                  audit_log=tmp_path_factory.mktemp("audit") / "audit.jsonl")
+                  audit_log=tmp_path_factory.mktemp("audit") / "audit.jsonl",
+                  cache_dir=tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="session")

@@ -38,3 +38,16 @@ def test_a_torn_last_line_from_a_crash_does_not_hide_earlier_lines(engine, tmp_p
 def test_csv_export_neutralizes_spreadsheet_formulas():
     csv_text = to_csv([{"time": "t", "status": "answered", "question": "=HYPERLINK(\"x\")", "doc_ids": ["a", "b"]}])
     assert "'=HYPERLINK" in csv_text and "a b" in csv_text
+
+
+def test_the_log_and_the_inspector_show_which_safety_layer_decided(engine, tmp_path):
+    from ui.app import _inspector_html
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.record(engine.ask("my husband slumped over at the dinner table and we cant rouse him"))
+    log.record(engine.ask("i want to kill myself"))
+    by_rule, by_classifier = log.search()
+    assert by_rule["safety"]["layer"] == "rule" and by_classifier["safety"]["layer"] == "classifier"
+    assert by_classifier["safety"]["score"] >= engine.config.safety_urgent_threshold
+    page = _inspector_html(engine, by_classifier)
+    assert "decided by the <b>classifier</b> layer" in page and "closest example" in page

@@ -13,7 +13,7 @@ def test_the_json_has_exactly_the_contract_fields(engine):
     assert out["status"] == "answered"
     assert set(out["citations"][0]) == CITATION
     assert set(out["sentences"][0]) == {"text", "citation"}
-    assert set(out["timings_ms"]) == {"retrieve", "answer", "total"}
+    assert set(out["timings_ms"]) == {"safety", "retrieve", "answer", "total"}
 
 
 @pytest.mark.parametrize("question", ["what is the capital of australia", "write a haiku about autumn leaves",

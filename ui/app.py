@@ -101,7 +101,8 @@ def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
     parts = [f"<h3>{html.escape(entry['question'])}</h3>",
              f"<p><b>Status:</b> {html.escape(entry['status'])} ({html.escape(entry.get('reason') or '')}) · "
              f"<b>Time:</b> {html.escape(entry['time'])} · <b>Index:</b> {html.escape(entry.get('manifest_hash', ''))}</p>",
-             f"<p><b>Answer shown:</b><br>{html.escape(entry.get('answer', '')).replace(chr(10), '<br>')}</p>"]
+             f"<p><b>Answer shown:</b><br>{html.escape(entry.get('answer', '')).replace(chr(10), '<br>')}</p>",
+             _safety_html(entry.get("safety"))]
     library = {row["doc_id"]: row for row in engine.library()}
     for c in entry.get("citations", []):
         found = engine.passage(c["passage_id"])
@@ -118,6 +119,29 @@ def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
                      f"<p><b>Scores:</b> {html.escape(scores)}</p><table>{rows}</table>"
                      f"<blockquote>{passage}</blockquote></section>")
     return "\n".join(parts)
+
+
+def _safety_html(seen: dict[str, Any] | None) -> str:
+    """Which safety layer decided, with the classifier's scores and the closest labelled example."""
+    if not seen:
+        return ""
+    clf = seen.get("classifier") or {}
+    rule = seen.get("rule")
+    if seen.get("layer"):
+        decided = (f"{html.escape(str(seen.get('action')))} ({html.escape(str(seen.get('label') or seen.get('category')))}) "
+                   f"decided by the <b>{html.escape(str(seen['layer']))}</b> layer"
+                   + (f", score {seen['score']:.3f}" if seen.get("score") is not None else ""))
+    else:
+        decided = "no safety layer fired"
+    nearest = clf.get("nearest") or {}
+    parts = [f"<p><b>Safety:</b> {decided}.",
+             f"Rules: {html.escape(rule['category']) if rule else 'none fired'}."]
+    if clf:
+        parts.append(f"Classifier: urgent {clf.get('urgent_score', 0):.3f} ({html.escape(str(clf.get('urgent_label')))}), "
+                     f"decline {clf.get('decline_score', 0):.3f} ({html.escape(str(clf.get('decline_label')))}); "
+                     f"closest example ({html.escape(str(nearest.get('label')))}, similarity "
+                     f"{nearest.get('similarity', 0):.2f}): “{html.escape(str(nearest.get('text', '')))}”")
+    return " ".join(parts) + "</p>"
 
 
 def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:

@@ -1,0 +1,152 @@
+"""Safety triage, cross-validated on the labelled bank (rag/safety_bank/ + a clinic's examples folder).
+
+    python benchmarks/bench_safety.py                      # 10-fold group CV at the configured thresholds
+    python benchmarks/bench_safety.py --sweep              # also: recall / false alarm over thresholds and C
+    python benchmarks/bench_safety.py --heldout FILE.jsonl # score a held-out file (text, label) with the full model
+
+Folds keep the paraphrases of one message (one `group`) together, so a message is never judged by a model
+that saw its rewording. Figures: urgent recall per category and overall, near-miss false alarm, decline recall,
+and for the whole decision (rules OR classifier) the same figures. Also prints the classifier's latency.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag import Config  # noqa: E402
+from rag.engine import make_embedder  # noqa: E402
+from rag.safety import DECLINE, URGENT, assess, rule_check  # noqa: E402
+from rag.triage import (DECLINE_LABELS, OK_LABELS, URGENT_LABELS, SafetyClassifier, Triage,  # noqa: E402
+                        cross_validate, embed_bank, load_bank)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def decisions(texts, urgent, decline, cfg: Config, use_rules: bool = True) -> list[str]:
+    """'urgent' | 'decline' | 'ok' for each message, by the engine's own decision function."""
+    out = []
+    for text, u, d in zip(texts, urgent, decline):
+        tri = Triage(float(u), "crisis", float(d), "dosing", "", "", 0.0)
+        v = assess(text, tri, urgent_threshold=cfg.safety_urgent_threshold,
+                   decline_threshold=cfg.safety_decline_threshold) if use_rules else (
+            (URGENT if u >= cfg.safety_urgent_threshold else DECLINE if d >= cfg.safety_decline_threshold else None))
+        action = v.action if hasattr(v, "action") else v
+        out.append(action or "ok")
+    return out
+
+
+def report(labels: list[str], got: list[str], title: str) -> dict[str, float]:
+    labels_a = np.array(labels)
+    got_a = np.array(got)
+    rows = []
+    print(f"\n### {title}\n")
+    print("| category | n | flagged urgent | declined |")
+    print("|---|---|---|---|")
+    for lab in list(URGENT_LABELS) + list(DECLINE_LABELS) + list(OK_LABELS):
+        m = labels_a == lab
+        if not m.any():
+            continue
+        u, d = (got_a[m] == "urgent").mean(), (got_a[m] == "decline").mean()
+        rows.append((lab, int(m.sum()), u, d))
+        print(f"| {lab} | {int(m.sum())} | {u:.3f} | {d:.3f} |")
+    urgent_m = np.isin(labels_a, list(URGENT_LABELS))
+    decline_m = np.isin(labels_a, list(DECLINE_LABELS))
+    near = labels_a == "near_miss"
+    ok = np.isin(labels_a, list(OK_LABELS))
+    figs = {
+        "urgent_recall": float((got_a[urgent_m] == "urgent").mean()),
+        "urgent_recall_min_category": float(min(r[2] for r in rows if r[0] in URGENT_LABELS)),
+        "near_miss_false_alarm": float((got_a[near] == "urgent").mean()),
+        "ok_false_alarm": float((got_a[ok] == "urgent").mean()),
+        "decline_recall": float(np.isin(got_a[decline_m], ["decline", "urgent"]).mean()),
+        "ok_wrongly_declined": float((got_a[ok] == "decline").mean()),
+    }
+    print("\n" + " · ".join(f"{k} {v:.3f}" for k, v in figs.items()))
+    return figs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--folds", type=int, default=10)
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--heldout", type=Path, action="append", default=[])
+    args = ap.parse_args()
+    cfg = Config.from_env()
+    print(f"CPU: {cpu_model()} · cores {len(__import__('os').sched_getaffinity(0))}")
+    embedder = make_embedder(cfg)
+    bank = load_bank(cfg.safety_examples_dir)
+    t0 = time.perf_counter()
+    sentence, frame = embed_bank(bank, embedder, None)
+    print(f"bank: {len(bank)} examples, {len({e.group for e in bank})} groups; embedded in "
+          f"{time.perf_counter() - t0:.1f} s ({embedder.model_id})")
+    labels = [e.label for e in bank]
+    texts = [e.text for e in bank]
+    t0 = time.perf_counter()
+    urgent, decline, predicted = cross_validate(bank, sentence, frame, args.folds, cfg.safety_c)
+    print(f"{args.folds}-fold group cross-validation in {time.perf_counter() - t0:.1f} s "
+          f"(C={cfg.safety_c}, thresholds urgent {cfg.safety_urgent_threshold}, decline {cfg.safety_decline_threshold})")
+    rules = [("urgent" if r and r[0] == URGENT else "decline" if r else "ok") for r in map(rule_check, texts)]
+    report(labels, rules, "rules alone (no training involved)")
+    report(labels, decisions(texts, urgent, decline, cfg, use_rules=False), "classifier alone, out-of-fold")
+    figs = report(labels, decisions(texts, urgent, decline, cfg), "both layers (the engine's decision), out-of-fold")
+    fine_ok = [p == lab for p, lab in zip(predicted, labels) if lab in URGENT_LABELS]
+    print(f"urgent category named right (out-of-fold argmax): {np.mean(fine_ok):.3f}")
+    if args.sweep:
+        print("\n| C | threshold | urgent recall | min category | near-miss false alarm | decline recall |")
+        print("|---|---|---|---|---|---|")
+        for c in (3.0, 10.0, 30.0):
+            u, d, _ = cross_validate(bank, sentence, frame, args.folds, c)
+            for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
+                got = decisions(texts, u, d, cfg.replace(safety_urgent_threshold=t))
+                la, ga = np.array(labels), np.array(got)
+                um = np.isin(la, list(URGENT_LABELS))
+                mins = min((ga[la == lab] == "urgent").mean() for lab in URGENT_LABELS)
+                print(f"| {c} | {t} | {(ga[um] == 'urgent').mean():.3f} | {mins:.3f} | "
+                      f"{(ga[la == 'near_miss'] == 'urgent').mean():.3f} | "
+                      f"{np.isin(ga[np.isin(la, list(DECLINE_LABELS))], ['decline', 'urgent']).mean():.3f} |")
+    clf = SafetyClassifier.fit(bank, sentence, frame, cfg.safety_c)
+    message = "my dad cant get up and his back is agony"
+    qs, qf = embedder.encode_with_frame(message)
+    times = []
+    for _ in range(1000):
+        t = time.perf_counter()
+        clf.triage(message, qs, qf)
+        times.append((time.perf_counter() - t) * 1000)
+    print(f"\nclassifier latency per message (embedding excluded, it is shared with retrieval): "
+          f"p50 {statistics.median(times):.3f} ms, p95 {sorted(times)[int(0.95 * len(times))]:.3f} ms")
+    for path in args.heldout:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        hs, hf = embedder.encode_with_frame([r["text"] for r in rows])
+        u, d, _ = clf.scores([r["text"] for r in rows], hs, hf)
+        got = decisions([r["text"] for r in rows], u, d, cfg)
+        hl = [r["label"] if r["label"] in URGENT_LABELS or r["label"] in DECLINE_LABELS
+              else ("near_miss" if r.get("kind") == "near_miss" else "in_scope" if r.get("kind") == "in_scope"
+                    else "out_of_scope") for r in rows]
+        report(hl, got, f"held-out file {path.name} (full model)")
+        for r, g, lab in zip(rows, got, hl):
+            want = "urgent" if lab in URGENT_LABELS else "decline" if lab in DECLINE_LABELS else "ok"
+            if (want == "urgent") != (g == "urgent") or (want == "decline" and g == "ok"):
+                print(f"  MISS want {want:7} got {g:7} [{r['label']}] {r['text']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,279 @@
+"""Semantic safety layer: a classifier over the question's MiniLM embedding, trained on a labelled bank of messages.
+
+The rules in `safety.py` catch unmistakable wordings; this layer catches the same situations said in other words
+("my dad keeled over", "38.4 day 9 of cycle 3"). Its knowledge is data — `rag/safety_bank/*.jsonl`, plus a clinic's
+own examples — so it is improved by adding examples and measured by cross-validation (`benchmarks/bench_safety.py`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import SafetyBankError
+
+BANK_DIR = Path(__file__).with_name("safety_bank")
+
+# fine label -> the kind of urgent reply (which fixed message the patient sees)
+URGENT_LABELS: dict[str, str] = {
+    "breathing": "medical_emergency", "chest_pain": "medical_emergency", "collapse": "medical_emergency",
+    "seizure": "medical_emergency", "stroke": "medical_emergency", "bleeding": "medical_emergency",
+    "allergic_reaction": "medical_emergency", "extravasation": "oncology_emergency",
+    "spinal_cord_compression": "oncology_emergency", "svc_obstruction": "medical_emergency",
+    "dehydration": "oncology_emergency", "neutropenic_fever": "chemo_fever", "crisis": "crisis",
+}
+DECLINE_LABELS = ("dosing", "personal_verdict", "injection")
+# messages the bot handles normally (answer or "no answer"): kept in the bank so the classifier learns the boundary
+OK_LABELS = ("near_miss", "in_scope", "out_of_scope")
+LABELS = tuple(URGENT_LABELS) + DECLINE_LABELS + OK_LABELS
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str
+    group: str  # paraphrases of one message share a group (kept in one cross-validation fold)
+    source: str  # file:line, for error messages and the staff console
+
+
+@dataclass(frozen=True)
+class Triage:
+    """The classifier's view of one message: how urgent, how much a decline, and the closest bank example."""
+    urgent_score: float
+    urgent_label: str
+    decline_score: float
+    decline_label: str
+    nearest_text: str
+    nearest_label: str
+    nearest_similarity: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"urgent_score": round(self.urgent_score, 4), "urgent_label": self.urgent_label,
+                "decline_score": round(self.decline_score, 4), "decline_label": self.decline_label,
+                "nearest": {"text": self.nearest_text, "label": self.nearest_label,
+                            "similarity": round(self.nearest_similarity, 4)}}
+
+
+def _read_bank_file(path: Path, prefix: str) -> list[Example]:
+    out: list[Example] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SafetyBankError(f"{path}: cannot read safety examples ({err})") from None
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{no}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise SafetyBankError(f"{where}: not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise SafetyBankError(f"{where}: each line needs a non-empty \"text\" and a \"label\"")
+        label = row.get("label")
+        if label not in LABELS:
+            raise SafetyBankError(f"{where}: label {label!r} is not one of: {', '.join(LABELS)}")
+        group = str(row.get("group") or f"{prefix}{path.stem}:{no}")
+        out.append(Example(" ".join(row["text"].split()), label, f"{prefix}{group}", where))
+    return out
+
+
+def load_bank(extra_dir: Path | None = None) -> list[Example]:
+    """The shipped bank, then a clinic's own examples (every *.jsonl in `extra_dir`), de-duplicated by text."""
+    files = sorted(BANK_DIR.glob("*.jsonl"))
+    if not files:
+        raise SafetyBankError(f"{BANK_DIR}: the safety bank is missing (reinstall the package)")
+    examples = [e for f in files for e in _read_bank_file(f, "")]
+    if extra_dir is not None:
+        extra_dir = Path(extra_dir)
+        if not extra_dir.is_dir():
+            raise SafetyBankError(f"{extra_dir}: safety examples folder not found (RAG_SAFETY_EXAMPLES_DIR)")
+        examples += [e for f in sorted(extra_dir.glob("*.jsonl")) for e in _read_bank_file(f, "clinic:")]
+    seen: dict[str, Example] = {}
+    for e in examples:  # a clinic's later example wins over the shipped one with the same text
+        seen[e.text.lower()] = e
+    return list(seen.values())
+
+
+# function words whose contextual embeddings make the frame vector (see Embedder.encode_with_frame): pronouns,
+# auxiliaries, question words and time words, in the model's own word-piece spelling
+FRAME_WORDS = frozenset("""
+i me my mine myself we us our you your he him his she her they them their it its this that someone somebody
+is are was were be been being am do does did done can could should would will shall may might must have has had
+not no never now just right still again keep keeps today tonight yesterday already last ago since ever if when
+what how why which who where whats hows ' ? ! im ive dont cant wont isnt
+""".split())
+
+
+def bank_key(examples: Sequence[Example], model_id: str) -> str:
+    h = hashlib.sha256(f"{model_id}|frame-v1".encode())
+    for e in examples:
+        h.update(b"\x00" + e.text.encode("utf-8"))
+    return h.hexdigest()[:20]
+
+
+def embed_bank(examples: Sequence[Example], embedder, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """(sentence, frame) vectors of the bank from the engine's own embedder, cached on disk by model and content."""
+    key = bank_key(examples, embedder.model_id)
+    path = Path(cache_dir) / f"safety-bank-{key}.npz" if cache_dir else None
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                sentence, frame = data["sentence"], data["frame"]
+            if sentence.shape == frame.shape == (len(examples), embedder.dim):
+                return sentence, frame
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache file is recomputed
+    sentence, frame = embedder.encode_with_frame([e.text for e in examples])
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".partial")
+            with open(tmp, "wb") as fh:
+                np.savez(fh, sentence=sentence, frame=frame)
+            tmp.replace(path)
+        except OSError:
+            pass  # a read-only install still works, it just embeds the bank at each start
+    return sentence, frame
+
+
+def sample_weights(labels: Sequence[str]) -> np.ndarray:
+    """Urgent labels together weigh as much as one ordinary class (and so do the decline labels): the urgent
+    score sums 13 labels, and per-label balancing would give it 13 times the weight of the near-misses."""
+    counts: dict[str, int] = {}
+    for lab in labels:
+        counts[lab] = counts.get(lab, 0) + 1
+    present_urgent = sum(1 for lab in counts if lab in URGENT_LABELS) or 1
+    present_decline = sum(1 for lab in counts if lab in DECLINE_LABELS) or 1
+    w = np.array([1.0 / (counts[lab] * (present_urgent if lab in URGENT_LABELS else
+                                         present_decline if lab in DECLINE_LABELS else 1)) for lab in labels])
+    return w * len(labels) / w.sum()
+
+
+class SafetyClassifier:
+    """Two logistic regressions over three views of a message — its sentence embedding (what it is about), its
+    frame vector (how it is said) and word n-gram tf-idf (the exact words: "last year", "right now", "if"):
+
+    * `topic`: which bank label the message is closest to (13 urgent labels, 3 decline labels, near-miss,
+      in-scope, out-of-scope);
+    * `situation`: trained on urgent messages against near-misses only, it learns what separates "it is happening
+      now" from asking about, remembering or planning for the same symptom.
+
+    urgent score = P(an urgent label or a near-miss) × P(happening now): an AND of the two, which one linear
+    model over the concatenated views cannot express. decline score = P(a decline label)."""
+
+    def __init__(self, topic: tuple, situation: tuple, bank: Sequence[Example], bank_vectors: np.ndarray):
+        self.topic_vectorizer, self.topic = topic
+        self.situation_vectorizer, self.situation = situation
+        self.bank = list(bank)
+        self.bank_vectors = bank_vectors
+        self.labels: list[str] = [str(label) for label in self.topic.classes_]
+        self._urgent = np.array([lab in URGENT_LABELS for lab in self.labels])
+        self._alarm = self._urgent | np.array([lab == "near_miss" for lab in self.labels])
+        self._decline = np.array([lab in DECLINE_LABELS for lab in self.labels])
+        self._now = list(self.situation.classes_).index(True)
+
+    @staticmethod
+    def _vectorizer(max_n: int):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return TfidfVectorizer(ngram_range=(1, max_n), sublinear_tf=True, min_df=2,
+                               token_pattern=r"(?u)\b\w+\b|[?]")
+
+    @staticmethod
+    def _features(vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray):
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([vectorizer.transform(list(texts)), csr_matrix(np.atleast_2d(sentence)),
+                       csr_matrix(np.atleast_2d(frame))]).tocsr()
+
+    @classmethod
+    def fit(cls, examples: Sequence[Example], sentence: np.ndarray, frame: np.ndarray,
+            c: float = 10.0, c_situation: float = 30.0) -> "SafetyClassifier":
+        from sklearn.linear_model import LogisticRegression
+
+        texts = [e.text for e in examples]
+        labels = np.array([e.label for e in examples])
+        alarm = np.flatnonzero(np.isin(labels, list(URGENT_LABELS) + ["near_miss"]))
+        if not len(alarm) or len(set(np.isin(labels[alarm], list(URGENT_LABELS)))) < 2:
+            raise SafetyBankError("the safety bank needs both urgent and near_miss examples")
+        tv = cls._vectorizer(2).fit(texts)
+        topic = LogisticRegression(C=c, max_iter=5000)
+        topic.fit(cls._features(tv, texts, sentence, frame), labels, sample_weight=sample_weights(labels))
+        alarm_texts = [texts[i] for i in alarm]
+        sv = cls._vectorizer(3).fit(alarm_texts)
+        situation = LogisticRegression(C=c_situation, max_iter=5000, class_weight="balanced")
+        situation.fit(cls._features(sv, alarm_texts, sentence[alarm], frame[alarm]),
+                      np.isin(labels[alarm], list(URGENT_LABELS)))
+        return cls((tv, topic), (sv, situation), examples, sentence)
+
+    def scores(self, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(urgent score, decline score, label probabilities) per message."""
+        p = self.topic.predict_proba(self._features(self.topic_vectorizer, texts, sentence, frame))
+        now = self.situation.predict_proba(self._features(self.situation_vectorizer, texts, sentence, frame))[:, self._now]
+        return p[:, self._alarm].sum(axis=1) * now, p[:, self._decline].sum(axis=1), p
+
+    def triage(self, text: str, sentence: np.ndarray, frame: np.ndarray) -> Triage:
+        urgent, decline, p = self.scores([text], sentence, frame)
+        p = p[0]
+        u_idx = np.flatnonzero(self._urgent)
+        d_idx = np.flatnonzero(self._decline)
+        sims = self.bank_vectors @ sentence
+        i = int(np.argmax(sims))
+        return Triage(float(urgent[0]), self.labels[u_idx[np.argmax(p[u_idx])]],
+                      float(decline[0]), self.labels[d_idx[np.argmax(p[d_idx])]],
+                      self.bank[i].text, self.bank[i].label, float(sims[i]))
+
+
+def group_folds(examples: Sequence[Example], n_folds: int = 10, seed: int = 0) -> np.ndarray:
+    """Fold number per example; all paraphrases of one message (one group) fall in the same fold, and each
+    label's groups are spread evenly over the folds (a stratified group split)."""
+    rng = np.random.default_rng(seed)
+    by_label: dict[str, list[str]] = {}
+    for e in examples:
+        groups = by_label.setdefault(e.label, [])
+        if e.group not in groups:
+            groups.append(e.group)
+    fold_of: dict[str, int] = {}
+    offset = 0
+    for label in sorted(by_label):
+        groups = [g for g in by_label[label] if g not in fold_of]
+        rng.shuffle(groups)
+        for j, g in enumerate(groups):
+            fold_of[g] = (offset + j) % n_folds
+        offset += len(groups)
+    return np.array([fold_of[e.group] for e in examples])
+
+
+def cross_validate(examples: Sequence[Example], sentence: np.ndarray, frame: np.ndarray, n_folds: int = 10,
+                   c: float = 10.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Out-of-fold (urgent score, decline score, predicted fine label) for every example."""
+    folds = group_folds(examples, n_folds, seed)
+    urgent = np.zeros(len(examples))
+    decline = np.zeros(len(examples))
+    predicted = [""] * len(examples)  # the most likely label (for "was the urgent category named right")
+    for k in range(n_folds):
+        test = np.flatnonzero(folds == k)
+        train = np.flatnonzero(folds != k)
+        if not len(test):
+            continue
+        clf = SafetyClassifier.fit([examples[i] for i in train], sentence[train], frame[train], c)
+        u, d, p = clf.scores([examples[i].text for i in test], sentence[test], frame[test])
+        urgent[test], decline[test] = u, d
+        for i, row in zip(test, p):
+            urgent_only = np.where(clf._urgent, row, -1.0)
+            predicted[i] = clf.labels[int(np.argmax(urgent_only))]
+    return urgent, decline, predicted
+
+
+def load_classifier(embedder, extra_dir: Path | None = None, cache_dir: Path | None = None,
+                    c: float = 10.0) -> SafetyClassifier:
+    """The bank (shipped + the clinic's), embedded by the engine's embedder, and the classifier fitted on it."""
+    bank = load_bank(extra_dir)
+    sentence, frame = embed_bank(bank, embedder, cache_dir)
+    return SafetyClassifier.fit(bank, sentence, frame, c)
