@@ -44,7 +44,7 @@ def decisions(texts, urgent, decline, cfg: Config, use_rules: bool = True) -> li
     """'urgent' | 'decline' | 'ok' for each message, by the engine's own decision function."""
     out = []
     for text, u, d in zip(texts, urgent, decline):
-        tri = Triage(float(u), "crisis", float(d), "dosing", "", "", 0.0)
+        tri = Triage(float(u), "crisis", float(d), "dosing", 0.0, "", "", 0.0)
         v = assess(text, tri, urgent_threshold=cfg.safety_urgent_threshold,
                    decline_threshold=cfg.safety_decline_threshold) if use_rules else (
             (URGENT if u >= cfg.safety_urgent_threshold else DECLINE if d >= cfg.safety_decline_threshold else None))

@@ -101,6 +101,11 @@ class Engine:
     def lexical_threshold(self) -> float:
         return float(self.index.manifest.get("no_answer_lexical_threshold", self.config.no_answer_lexical_threshold))
 
+    @property
+    def out_of_scope_threshold(self) -> float:
+        return float(self.index.manifest.get("no_answer_out_of_scope_threshold",
+                                             self.config.no_answer_out_of_scope_threshold))
+
     def today(self) -> dt.date:
         return dt.date.fromisoformat(self.config.today) if self.config.today else dt.date.today()
 
@@ -151,8 +156,14 @@ class Engine:
         top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
         coverage = max((h.coverage for h in hits[: self.config.answer_passages]), default=0.0)
         dense_cut, lexical_cut = (self.no_answer_threshold, self.lexical_threshold) if threshold is None else (threshold, threshold)
+        out_of_scope = float(seen["classifier"]["out_of_scope_score"])
+        oos_cut = self.out_of_scope_threshold if threshold is None else 2.0
         if not hits or (top_dense < dense_cut and coverage < lexical_cut):
             ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="below_threshold")
+        elif out_of_scope >= oos_cut:
+            # answerability, semantic layer: close to the library's topics, but asking what it never covers
+            # (a price, the best hospital, one country's figures, another disease), as the bank's examples teach
+            ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="out_of_scope")
         else:
             ans = compose(question, query, hits, self.index, max_sentences=self.config.max_answer_sentences,
                           answer_passages=self.config.answer_passages, min_overlap=self.config.min_sentence_overlap,

@@ -49,12 +49,27 @@ class Case:
 
 
 def classify(row: dict[str, Any], where: str) -> Case:
-    question = row.get("question")
+    """One labelled row -> what the bot should do. Understands the eval files' shapes and the safety bank's
+    (`text` + `label`: an urgent or decline label, near_miss, in_scope with `doc`, out_of_scope)."""
+    from .triage import DECLINE_LABELS, URGENT_LABELS
+
+    question = row.get("question", row.get("text"))
     if not isinstance(question, str) or not question.strip():
         raise QuestionFileError(f"{where}: no 'question' text")
     file, line = where.rsplit(":", 1)
-    rid = str(row.get("id") or row.get("qid") or where)
+    rid = str(row.get("id") or row.get("qid") or row.get("group") or where)
     kind = row.get("kind")
+    label = row.get("label")
+    if label in URGENT_LABELS:
+        return Case(file, int(line), rid, question, "urgent", URGENT_LABELS[label] + ":" + label)
+    if label in DECLINE_LABELS:
+        return Case(file, int(line), rid, question, "no_answer", label)
+    if label == "near_miss":
+        return Case(file, int(line), rid, question, "not_urgent", "near_miss:" + str(row.get("topic") or "general"))
+    if label == "out_of_scope":
+        return Case(file, int(line), rid, question, "no_answer", f"out_of_scope:{kind or 'general'}")
+    if label in ("in_scope", "answerable") and row.get("doc"):
+        return Case(file, int(line), rid, question, "answer", "in_scope", {short_id(str(row["doc"]))})
     gold = row.get("gold_docs") or ([row["doc_id"]] if row.get("doc_id") else [])
     if gold:
         must = row.get("must_contain_any") or []
@@ -183,10 +198,12 @@ def run(engine, cases: list[Case], progress: bool = True) -> Iterator[dict[str, 
         from tqdm import tqdm
         bar = tqdm(total=len(cases), desc="questions", unit="q", file=sys.stderr)
     for case in cases:
-        answer = engine.ask(case.question).to_json()
+        ans = engine.ask(case.question)
+        answer = ans.to_json()
         if bar:
             bar.update(1)
-        yield {"case": {**case.__dict__, "gold": sorted(case.gold)}, "answer": answer, "verdict": judge(case, answer, doc_text)}
+        yield {"case": {**case.__dict__, "gold": sorted(case.gold)}, "answer": answer, "verdict": judge(case, answer, doc_text),
+               "reason": ans.reason, "safety": ans.safety}
     if bar:
         bar.close()
 
@@ -240,6 +257,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], engine, floors: dict[str
           "phrase; *grounding* = answer sentences found verbatim in their cited source (must be 1.000); *refusal "
           "precision/recall* = of the refusals, how many should have been / of the questions to refuse, how many were; "
           "*urgent recall* = emergencies flagged; *false alarm* = other questions flagged urgent.", ""]
+    md += safety_section(rows)
     md += [f"![{p.stem}]({p.name})" for p in plots] + [""]
     md += [f"## Questions that failed ({len(failures)})", ""]
     for r in failures[:200]:
@@ -250,6 +268,49 @@ def write_report(out: Path, rows: list[dict[str, Any]], engine, floors: dict[str
                f"  > {a['answer'][:400].replace(chr(10), ' ')}"]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     return {"overall": overall, "files": file_figs, "kinds": kind_figs, "missed": missed, "failures": len(failures)}
+
+
+def safety_tables(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per urgent category: recall and which layer caught it; per near-miss topic and for answerable questions:
+    false alarms; per out-of-scope kind: refusal, and whether the safety checks or the no-answer decision refused."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        c, status = r["case"], r["verdict"]["status"]
+        layer = (r.get("safety") or {}).get("layer")
+        if c["expect"] == "urgent":
+            key = "urgent · " + c["kind"]
+        elif c["expect"] == "not_urgent":
+            key = "near-miss · " + c["kind"].removeprefix("near_miss:")
+        elif c["expect"] == "no_answer":
+            key = "refuse · " + c["kind"]
+        else:
+            key = "answer · " + Path(c["file"]).name
+        t = out.setdefault(key, {"n": 0, "urgent": 0, "rule": 0, "classifier": 0, "no_answer": 0, "declined": 0,
+                                 "answered": 0})
+        t["n"] += 1
+        t["urgent"] += status == "urgent"
+        t["no_answer"] += status == "no_answer"
+        t["answered"] += status == "answered"
+        t["declined"] += status == "no_answer" and bool(layer)
+        if layer in ("rule", "classifier") and status in ("urgent", "no_answer"):
+            t[layer] += 1
+    return dict(sorted(out.items()))
+
+
+def safety_section(rows: list[dict[str, Any]]) -> list[str]:
+    tables = safety_tables(rows)
+    if not tables:
+        return []
+    md = ["## Safety", "",
+          "*flagged* = urgent reply; *refused* = no answer (by a safety decline or the no-answer decision); "
+          "*rule* / *classifier* = which safety layer decided.", "",
+          "| group | n | flagged urgent | refused | of which declined by safety | answered | by rule | by classifier |",
+          "|---|---|---|---|---|---|---|---|"]
+    for key, t in tables.items():
+        n = t["n"]
+        md.append(f"| {key} | {n} | {t['urgent']} ({t['urgent'] / n:.3f}) | {t['no_answer']} ({t['no_answer'] / n:.3f}) | "
+                  f"{t['declined']} | {t['answered']} | {t['rule']} | {t['classifier']} |")
+    return md + [""]
 
 
 def _pyplot():
@@ -294,12 +355,16 @@ def _plots(out: Path, file_figs: dict[str, dict[str, Any]], rows: list[dict[str,
 # ---- calibration ----------------------------------------------------------------------------------------
 def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Path | None = None,
               progress: bool = True) -> dict[str, Any]:
-    """Choose the two no-answer thresholds (dense similarity, lexical coverage): the most correct answers with at
-    most `max_oos_answered` of the out-of-scope questions answered; each threshold then sits midway to the nearest
-    out-of-scope score below it, so small drifts do not flip a decision."""
+    """Choose the two retrieval no-answer thresholds, dense similarity and lexical coverage (answer when either is
+    high enough), with the classifier's out-of-scope veto as configured (its threshold comes from cross-validation
+    on the bank, where its scores are not in-sample: benchmarks/bench_safety.py). The pair gives the most correct
+    answers with at most `max_oos_answered` of the out-of-scope questions answered; each then sits midway to the
+    nearest out-of-scope score below it, so small drifts do not flip a decision."""
     import numpy as np
 
-    expect, dense, lexical, ok = [], [], [], []
+    expect, dense, lexical, oos_p, ok = [], [], [], [], []
+    n_oos_total = sum(c.expect == "no_answer" for c in cases)
+    n_ans_total = sum(c.expect == "answer" for c in cases)
     iterator: Iterable[Case] = cases
     if progress:
         from tqdm import tqdm
@@ -313,24 +378,28 @@ def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Pa
         expect.append(case.expect == "answer")
         dense.append(ans.relevance)
         lexical.append(ans.lexical_coverage or 0.0)
+        oos_p.append(float((ans.safety or {}).get("classifier", {}).get("out_of_scope_score", 0.0)))
         ok.append(case.expect == "answer" and bool(ans.citations) and short_id(ans.citations[0].doc_id) in case.gold)
-    is_ans, d, lx, good = (np.array(x) for x in (expect, dense, lexical, ok))
-    n_ans, n_oos = max(int(is_ans.sum()), 1), max(int((~is_ans).sum()), 1)
+    is_ans, d, lx, po, good = (np.array(x) for x in (expect, dense, lexical, oos_p, ok))
+    # shares are of every labelled question, so the ones refused before any threshold count as refused
+    n_ans, n_oos = max(n_ans_total, 1), max(n_oos_total, 1)
     d_grid = np.unique(np.concatenate([np.round(d, 3), [0.0, 1.01]]))
     l_grid = np.unique(np.concatenate([np.round(lx, 2), [1.01]]))
     best = None
-    for tl in l_grid[::-1]:  # conservative first: ties keep the higher threshold
-        for td in d_grid[::-1]:
-            answered = (d >= td) | (lx >= tl)
-            oos = float((answered & ~is_ans).sum()) / n_oos
-            if oos > max_oos_answered:
-                continue
-            correct = int((answered & good).sum())
-            if best is None or correct > best[0]:
-                best = (correct, float(td), float(tl), float((answered & is_ans).sum()) / n_ans, oos)
+    for tp in [engine.out_of_scope_threshold]:
+        in_scope = po < tp
+        for tl in l_grid[::-1]:  # conservative first: ties keep the higher threshold
+            for td in d_grid[::-1]:
+                answered = ((d >= td) | (lx >= tl)) & in_scope
+                oos = float((answered & ~is_ans).sum()) / n_oos
+                if oos > max_oos_answered:
+                    continue
+                correct = int((answered & good).sum())
+                if best is None or correct > best[0]:
+                    best = (correct, float(td), float(tl), float(tp), float((answered & is_ans).sum()) / n_ans, oos)
     if best is None:
         raise RagError("calibration found no thresholds within the out-of-scope ceiling")
-    correct, td, tl, answered_rate, oos_rate = best
+    correct, td, tl, tp, answered_rate, oos_rate = best
     oos_d = d[~is_ans & (lx < tl) & (d < td)]
     oos_l = lx[~is_ans & (d < td) & (lx < tl)]
     td = (td + oos_d.max()) / 2 if oos_d.size else td
@@ -339,8 +408,9 @@ def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Pa
         "no_answer_threshold": round(td, 4),
         "no_answer_lexical_threshold": round(tl, 4),
         "calibration": {
-            "method": "answer when best dense similarity ≥ t_dense or lexical coverage ≥ t_lexical; thresholds maximize "
-                      "correct answers subject to out-of-scope answered ≤ ceiling, then move midway to the nearest "
+            "method": "answer when (best dense similarity ≥ t_dense or lexical coverage ≥ t_lexical) and the "
+                      "classifier's out-of-scope probability < t_out_of_scope; thresholds maximize correct answers "
+                      "subject to out-of-scope answered ≤ ceiling, then the first two move midway to the nearest "
                       "out-of-scope score below",
             "ceiling": max_oos_answered, "answerable": n_ans, "out_of_scope": n_oos,
             "answered_rate": round(answered_rate, 4), "out_of_scope_answered": round(oos_rate, 4),
@@ -349,8 +419,9 @@ def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Pa
         },
     }
     if out is not None:
-        curve = [(float(t), float(((d >= t) | (lx >= tl))[is_ans].mean()) if is_ans.any() else 0.0,
-                  float(((d >= t) | (lx >= tl))[~is_ans].mean()) if (~is_ans).any() else 0.0) for t in d_grid if t <= 1]
+        in_scope = po < tp
+        curve = [(float(t), float((((d >= t) | (lx >= tl)) & in_scope)[is_ans].sum()) / n_ans,
+                  float((((d >= t) | (lx >= tl)) & in_scope)[~is_ans].sum()) / n_oos) for t in d_grid if t <= 1]
         _plot_calibration(out, curve, td)
     return result
 
@@ -409,7 +480,7 @@ def cmd_calibrate(args, config) -> int:
     engine.index.save_manifest()
     c = result["calibration"]
     print(f"no-answer thresholds: dense {result['no_answer_threshold']:.4f}, lexical "
-          f"{result['no_answer_lexical_threshold']:.4f}: answers {c['answered_rate']:.1%} of "
+          f"{result['no_answer_lexical_threshold']:.4f}, out-of-scope veto {engine.out_of_scope_threshold}: answers {c['answered_rate']:.1%} of "
           f"{c['answerable']} answerable, {c['out_of_scope_answered']:.1%} of {c['out_of_scope']} out-of-scope; "
           f"stored in {engine.index.path / 'manifest.json'}; plot {Path(args.out) / 'calibration.png'}")
     return 0

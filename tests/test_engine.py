@@ -57,3 +57,22 @@ def test_a_follow_up_is_retrieved_together_with_the_topic_of_the_conversation(en
 def test_timings_are_reported(engine):
     t = engine.ask("how is colon cancer treated").timings_ms
     assert t["total"] >= t["retrieve"] > 0
+
+
+@pytest.mark.parametrize("question", ["how much does melanoma treatment cost", "which hospital is best for kidney cancer",
+                                      "how many people got colon cancer in france in 2019",
+                                      "who is the best myeloma doctor in boston"])
+def test_an_aspect_the_sources_never_cover_gets_no_answer(engine, question):
+    ans = engine.ask(question)
+    assert ans.status == "no_answer" and not ans.citations
+
+
+def test_the_classifier_refuses_an_absent_aspect_even_when_retrieval_finds_the_topic(engine):
+    """Answerability's second layer: with the retrieval thresholds loosened, the out-of-scope veto still refuses."""
+    from rag import Engine
+
+    loose = Engine(engine.config.replace(no_answer_threshold=0.2), engine.index, engine.embedder, engine.classifier)
+    refused = loose.ask("how much does melanoma treatment cost")
+    assert refused.status == "no_answer" and refused.reason == "out_of_scope"
+    assert refused.safety["classifier"]["out_of_scope_score"] >= loose.out_of_scope_threshold
+    assert loose.ask("how is melanoma treated").status == "answered"
