@@ -40,14 +40,15 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def decisions(texts, urgent, decline, cfg: Config, use_rules: bool = True) -> list[str]:
+def decisions(texts, urgent, decline, labels, cfg: Config, use_rules: bool = True) -> list[str]:
     """'urgent' | 'decline' | 'ok' for each message, by the engine's own decision function."""
     out = []
-    for text, u, d in zip(texts, urgent, decline):
-        tri = Triage(float(u), "crisis", float(d), "dosing", 0.0, "", "", 0.0)
-        v = assess(text, tri, urgent_threshold=cfg.safety_urgent_threshold,
+    for text, u, d, lab in zip(texts, urgent, decline, labels):
+        tri = Triage(float(u), lab, float(d), "dosing", 0.0, "", "", 0.0)
+        cut = cfg.safety_crisis_threshold if lab == "crisis" else cfg.safety_urgent_threshold
+        v = assess(text, tri, urgent_threshold=cfg.safety_urgent_threshold, crisis_threshold=cfg.safety_crisis_threshold,
                    decline_threshold=cfg.safety_decline_threshold) if use_rules else (
-            (URGENT if u >= cfg.safety_urgent_threshold else DECLINE if d >= cfg.safety_decline_threshold else None))
+            (URGENT if u >= cut else DECLINE if d >= cfg.safety_decline_threshold else None))
         action = v.action if hasattr(v, "action") else v
         out.append(action or "ok")
     return out
@@ -102,20 +103,21 @@ def main() -> int:
     t0 = time.perf_counter()
     urgent, decline, predicted = cross_validate(bank, sentence, frame, args.folds, cfg.safety_c)
     print(f"{args.folds}-fold group cross-validation in {time.perf_counter() - t0:.1f} s "
-          f"(C={cfg.safety_c}, thresholds urgent {cfg.safety_urgent_threshold}, decline {cfg.safety_decline_threshold})")
+          f"(C={cfg.safety_c}, thresholds urgent {cfg.safety_urgent_threshold}, crisis {cfg.safety_crisis_threshold}, "
+          f"decline {cfg.safety_decline_threshold})")
     rules = [("urgent" if r and r[0] == URGENT else "decline" if r else "ok") for r in map(rule_check, texts)]
     report(labels, rules, "rules alone (no training involved)")
-    report(labels, decisions(texts, urgent, decline, cfg, use_rules=False), "classifier alone, out-of-fold")
-    figs = report(labels, decisions(texts, urgent, decline, cfg), "both layers (the engine's decision), out-of-fold")
+    report(labels, decisions(texts, urgent, decline, predicted, cfg, use_rules=False), "classifier alone, out-of-fold")
+    figs = report(labels, decisions(texts, urgent, decline, predicted, cfg), "both layers (the engine's decision), out-of-fold")
     fine_ok = [p == lab for p, lab in zip(predicted, labels) if lab in URGENT_LABELS]
     print(f"urgent category named right (out-of-fold argmax): {np.mean(fine_ok):.3f}")
     if args.sweep:
         print("\n| C | threshold | urgent recall | min category | near-miss false alarm | decline recall |")
         print("|---|---|---|---|---|---|")
         for c in (3.0, 10.0, 30.0):
-            u, d, _ = cross_validate(bank, sentence, frame, args.folds, c)
+            u, d, pred = cross_validate(bank, sentence, frame, args.folds, c)
             for t in (0.1, 0.15, 0.2, 0.25, 0.3, 0.4):
-                got = decisions(texts, u, d, cfg.replace(safety_urgent_threshold=t))
+                got = decisions(texts, u, d, pred, cfg.replace(safety_urgent_threshold=t))
                 la, ga = np.array(labels), np.array(got)
                 um = np.isin(la, list(URGENT_LABELS))
                 mins = min((ga[la == lab] == "urgent").mean() for lab in URGENT_LABELS)
@@ -135,8 +137,9 @@ def main() -> int:
     for path in args.heldout:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         hs, hf = embedder.encode_with_frame([r["text"] for r in rows])
-        u, d, _ = clf.scores([r["text"] for r in rows], hs, hf)
-        got = decisions([r["text"] for r in rows], u, d, cfg)
+        u, d, p = clf.scores([r["text"] for r in rows], hs, hf)
+        urgent_labels = [clf.labels[int(np.argmax(np.where(clf._urgent, row, -1.0)))] for row in p]
+        got = decisions([r["text"] for r in rows], u, d, urgent_labels, cfg)
         hl = [r["label"] if r["label"] in URGENT_LABELS or r["label"] in DECLINE_LABELS
               else ("near_miss" if r.get("kind") == "near_miss" else "in_scope" if r.get("kind") == "in_scope"
                     else "out_of_scope") for r in rows]

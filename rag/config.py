@@ -51,7 +51,8 @@ class Config:
     max_question_chars: int = 1000
     # safety (README: safety). The semantic layer's thresholds are on summed class probabilities, chosen for
     # recall first by 10-fold group cross-validation on the bank (benchmarks/bench_safety.py --sweep)
-    safety_urgent_threshold: float = 0.19
+    safety_urgent_threshold: float = 0.19  # overall urgent recall >= 0.98 out of fold
+    safety_crisis_threshold: float = 0.05  # when the likeliest urgent label is a crisis: crisis recall >= 0.95
     safety_decline_threshold: float = 0.3
     safety_c: float = 10.0  # inverse regularization of the logistic regression
     safety_examples_dir: Path | None = None  # a clinic's own labelled examples (*.jsonl: text, label)

@@ -120,7 +120,8 @@ class Engine:
         sentence, frame = self.embedder.encode_with_frame(question)
         triage = self.classifier.triage(question, sentence, frame)
         verdict = safety.assess(question, triage, urgent_threshold=self.config.safety_urgent_threshold,
-                                decline_threshold=self.config.safety_decline_threshold, replies=self.replies)
+                                decline_threshold=self.config.safety_decline_threshold,
+                                crisis_threshold=self.config.safety_crisis_threshold, replies=self.replies)
         seen = verdict.as_dict() if verdict else {"action": None, "layer": None, "rule": None,
                                                   "classifier": triage.as_dict()}
         return verdict, seen, sentence

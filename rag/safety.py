@@ -142,8 +142,10 @@ def urgent_kind(label: str) -> str:
 
 
 def assess(message: str, triage: Triage | None = None, *, urgent_threshold: float = 0.5,
-           decline_threshold: float = 0.5, replies: dict[str, str] | None = None) -> SafetyVerdict | None:
-    """Both layers' decision: rules first, then the classifier's scores against their thresholds."""
+           decline_threshold: float = 0.5, crisis_threshold: float | None = None,
+           replies: dict[str, str] | None = None) -> SafetyVerdict | None:
+    """Both layers' decision: rules first, then the classifier's scores against their thresholds (a crisis, the
+    costliest miss and the most varied wording, may have a lower one)."""
     replies = replies or MESSAGES
     text = " ".join(message.split())
     rule = rule_check(text)
@@ -156,7 +158,9 @@ def assess(message: str, triage: Triage | None = None, *, urgent_threshold: floa
 
     if rule and rule[0] == URGENT:
         return verdict(*rule, RULE, None)
-    if triage is not None and triage.urgent_score >= urgent_threshold:
+    cut = crisis_threshold if crisis_threshold is not None and triage and triage.urgent_label == "crisis" \
+        else urgent_threshold
+    if triage is not None and triage.urgent_score >= cut:
         return verdict(URGENT, urgent_kind(triage.urgent_label), triage.urgent_label, CLASSIFIER, triage.urgent_score)
     if rule:
         return verdict(*rule, RULE, None)

@@ -216,9 +216,22 @@ class SafetyClassifier:
     def scores(self, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(urgent score, decline score, label probabilities) per message."""
-        p = self.topic.predict_proba(self._features(self.topic_vectorizer, texts, sentence, frame))
-        now = self.situation.predict_proba(self._features(self.situation_vectorizer, texts, sentence, frame))[:, self._now]
+        p = _softmax(self._logits(self.topic, self.topic_vectorizer, texts, sentence, frame))
+        z = self._logits(self.situation, self.situation_vectorizer, texts, sentence, frame)[:, 0]
+        now = 1.0 / (1.0 + np.exp(-z if self._now == 1 else z))
         return p[:, self._alarm].sum(axis=1) * now, p[:, self._decline].sum(axis=1), p
+
+    @staticmethod
+    def _logits(model, vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """The fitted model's decision function, without building the concatenated matrix (a message is answered
+        in well under a millisecond): tf-idf part as a sparse product, the two dense views as plain ones."""
+        words = vectorizer.transform(list(texts))
+        n = words.shape[1]
+        dim = np.atleast_2d(sentence).shape[1]
+        coef = model.coef_
+        z = words @ coef[:, :n].T + np.atleast_2d(sentence) @ coef[:, n:n + dim].T \
+            + np.atleast_2d(frame) @ coef[:, n + dim:].T + model.intercept_
+        return np.asarray(z)
 
     def triage(self, text: str, sentence: np.ndarray, frame: np.ndarray) -> Triage:
         # one message is a tiny product: BLAS worker threads only contend with the model's own threads (measured:
@@ -240,6 +253,12 @@ class SafetyClassifier:
 
 
 _CONTROLLER = None
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _single_thread():
