@@ -140,9 +140,10 @@ def main() -> int:
         u, d, p = clf.scores([r["text"] for r in rows], hs, hf)
         urgent_labels = [clf.labels[int(np.argmax(np.where(clf._urgent, row, -1.0)))] for row in p]
         got = decisions([r["text"] for r in rows], u, d, urgent_labels, cfg)
-        hl = [r["label"] if r["label"] in URGENT_LABELS or r["label"] in DECLINE_LABELS
-              else ("near_miss" if r.get("kind") == "near_miss" else "in_scope" if r.get("kind") == "in_scope"
-                    else "out_of_scope") for r in rows]
+        hl = ["near_miss" if "near_miss" in (r.get("kind"), r["label"]) else
+              "out_of_scope" if "out_of_scope" in (r.get("kind"), r["label"]) else
+              "in_scope" if r.get("kind") == "in_scope" or r["label"] in ("in_scope", "answerable") else r["label"]
+              for r in rows]
         report(hl, got, f"held-out file {path.name} (full model)")
         for r, g, lab in zip(rows, got, hl):
             want = "urgent" if lab in URGENT_LABELS else "decline" if lab in DECLINE_LABELS else "ok"

@@ -60,14 +60,16 @@ def classify(row: dict[str, Any], where: str) -> Case:
     rid = str(row.get("id") or row.get("qid") or row.get("group") or where)
     kind = row.get("kind")
     label = row.get("label")
+    if kind == "near_miss" or label == "near_miss":  # a near-miss row may name the emergency it resembles
+        topic = row.get("topic") or (label if label != "near_miss" else "general")
+        return Case(file, int(line), rid, question, "not_urgent", f"near_miss:{topic}")
+    if kind == "out_of_scope" or label == "out_of_scope":
+        sub = label if label != "out_of_scope" else (kind if kind != "out_of_scope" else None)
+        return Case(file, int(line), rid, question, "no_answer", f"out_of_scope:{sub or 'general'}")
     if label in URGENT_LABELS:
         return Case(file, int(line), rid, question, "urgent", URGENT_LABELS[label] + ":" + label)
     if label in DECLINE_LABELS:
         return Case(file, int(line), rid, question, "no_answer", label)
-    if label == "near_miss":
-        return Case(file, int(line), rid, question, "not_urgent", "near_miss:" + str(row.get("topic") or "general"))
-    if label == "out_of_scope":
-        return Case(file, int(line), rid, question, "no_answer", f"out_of_scope:{kind or 'general'}")
     if label in ("in_scope", "answerable") and row.get("doc"):
         return Case(file, int(line), rid, question, "answer", "in_scope", {short_id(str(row["doc"]))})
     gold = row.get("gold_docs") or ([row["doc_id"]] if row.get("doc_id") else [])
