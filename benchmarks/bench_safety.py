@@ -31,13 +31,18 @@ from rag.triage import (DECLINE_LABELS, OK_LABELS, URGENT_LABELS, SafetyClassifi
 
 
 def cpu_model() -> str:
+    """CPU model and the vector extensions that decide its speed (AVX2, AVX-512, VNNI)."""
+    model, flags = platform.processor() or "unknown", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    wanted = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile") if f in flags]
+    return f"{model} · flags: {' '.join(wanted) or 'none of avx2/avx512'}"
 
 
 def decisions(texts, urgent, decline, labels, cfg: Config, use_rules: bool = True) -> list[str]:
@@ -84,11 +89,42 @@ def report(labels: list[str], got: list[str], title: str) -> dict[str, float]:
     return figs
 
 
+def ask_latency(cfg: Config, embedder) -> None:
+    from rag import Engine
+    from rag.answer import compose
+
+    engine = Engine.load(cfg, embedder)
+    path = ROOT.parent / "shared" / "eval" / "medquad_cancergov.jsonl"
+    questions = [json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines()][:300]
+
+    def without_safety(q: str) -> None:  # what ask did before: embed, retrieve, compose
+        compose(q, q, engine.search(q, cfg.top_k), engine.index, max_sentences=cfg.max_answer_sentences,
+                answer_passages=cfg.answer_passages, min_overlap=cfg.min_sentence_overlap)
+
+    for q in questions[:30]:
+        without_safety(q)
+        engine.ask(q)
+    before, after = [], []
+    for q in questions:
+        t = time.perf_counter()
+        without_safety(q)
+        before.append((time.perf_counter() - t) * 1000)
+        t = time.perf_counter()
+        engine.ask(q)
+        after.append((time.perf_counter() - t) * 1000)
+    p = lambda xs, q: float(np.percentile(xs, q))  # noqa: E731
+    print(f"\nEngine.ask, 300 medquad questions: without the safety layers p50 {p(before, 50):.2f} ms, p95 "
+          f"{p(before, 95):.2f} ms; with them p50 {p(after, 50):.2f} ms, p95 {p(after, 95):.2f} ms; "
+          f"added p50 {p(after, 50) - p(before, 50):.2f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--folds", type=int, default=10)
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--heldout", type=Path, action="append", default=[])
+    ap.add_argument("--index", type=Path, help="an index folder: also time Engine.ask with and without the safety "
+                                               "layers on 300 medquad questions (same process, alternating)")
     args = ap.parse_args()
     cfg = Config.from_env()
     print(f"CPU: {cpu_model()} · cores {len(__import__('os').sched_getaffinity(0))}")
@@ -134,6 +170,8 @@ def main() -> int:
         times.append((time.perf_counter() - t) * 1000)
     print(f"\nclassifier latency per message (embedding excluded, it is shared with retrieval): "
           f"p50 {statistics.median(times):.3f} ms, p95 {sorted(times)[int(0.95 * len(times))]:.3f} ms")
+    if args.index:
+        ask_latency(cfg.replace(index_dir=args.index), embedder)
     for path in args.heldout:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         hs, hf = embedder.encode_with_frame([r["text"] for r in rows])
