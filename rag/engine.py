@@ -7,6 +7,7 @@ import time
 from typing import Any, Callable, Mapping, Sequence
 
 from . import safety
+from .aspects import question_aspect
 from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose
 from .config import MINILM_SHA256, Config
 from .documents import load_documents, review_state
@@ -151,7 +152,8 @@ class Engine:
             return done(Answer(question, status, verdict.message, reason=verdict.category, safety=seen))
         query = retrieval_query(question, history)
         t1 = time.perf_counter()
-        hits = self.search(query, self.config.top_k, filters, vector=vector if query == question else None)
+        query_vector = vector if query == question else self.embedder.encode(query)
+        hits = self.search(query, self.config.top_k, filters, vector=query_vector)
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
         top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
@@ -166,9 +168,15 @@ class Engine:
             # (a price, the best hospital, one country's figures, another disease), as the bank's examples teach
             ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="out_of_scope")
         else:
-            ans = compose(question, query, hits, self.index, max_sentences=self.config.max_answer_sentences,
-                          answer_passages=self.config.answer_passages, min_overlap=self.config.min_sentence_overlap,
-                          today=self.today())
+            # what is asked about the topic picks the section quoted from (retrieval found the topic)
+            aspect = question_aspect(question) or question_aspect(query)
+            hits, in_section = self.retriever.prefer_section(hits, aspect, query_vector, self.config.top_k)
+            options = dict(max_sentences=self.config.max_answer_sentences, min_overlap=self.config.min_sentence_overlap,
+                           today=self.today())
+            ans = compose(question, query, hits, self.index,
+                          answer_passages=in_section or self.config.answer_passages, **options)
+            if in_section and ans.status == NO_ANSWER:  # the section has no sentence on the question's words
+                ans = compose(question, query, hits, self.index, answer_passages=self.config.answer_passages, **options)
         ans.relevance, ans.lexical_coverage, ans.safety = top_dense, coverage, seen
         timings["answer"] = (time.perf_counter() - t2) * 1000
         return done(ans)

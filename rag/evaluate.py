@@ -122,7 +122,9 @@ def judge(case: Case, answer: dict[str, Any], doc_text: Callable[[str], str]) ->
             v["must_contain_ok"] = any(m in answer["answer"] for m in case.must_contain)
         if case.reference and answer["sentences"]:
             ref = _norm(case.reference)
-            v["lead_in_reference"] = _norm(answer["sentences"][0]["text"]) in ref
+            inside = [_norm(s["text"]) in ref for s in answer["sentences"]]
+            v["lead_in_reference"] = inside[0]
+            v["sentences_in_reference"] = sum(inside) / len(inside)
         v["correct"] = v["answered"] and v["first_citation_ok"] and v.get("must_contain_ok", True)
     elif case.expect == "no_answer":
         v["correct"] = status == "no_answer"
@@ -155,6 +157,7 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "any_citation_recall": _rate(sum(r["verdict"]["any_citation_ok"] for r in ans), len(ans)),
         "must_contain_rate": _rate(sum(r["verdict"]["must_contain_ok"] for r in must), len(must)),
         "lead_in_reference_rate": _rate(sum(r["verdict"]["lead_in_reference"] for r in refd), len(refd)),
+        "sentences_in_reference": _rate(sum(r["verdict"]["sentences_in_reference"] for r in refd), len(refd)),
         "answerable_refused": sum(r["verdict"]["status"] == "no_answer" for r in ans) if ans else None,
         "grounding_rate": _rate(sum(r["verdict"]["grounded_sentences"] for r in rows), sentences),
         "refusal_precision": _rate(sum(r["case"]["expect"] == "no_answer" for r in refused), len(refused)),
@@ -219,7 +222,7 @@ def _fmt(v: Any) -> str:
 
 
 HEADLINE = ["n", "answer_rate", "first_citation_accuracy", "any_citation_recall", "must_contain_rate",
-            "lead_in_reference_rate",
+            "lead_in_reference_rate", "sentences_in_reference",
             "grounding_rate", "refusal_precision", "refusal_recall", "urgent_recall", "false_alarm_rate",
             "latency_p50_ms", "latency_p95_ms"]
 

@@ -6,6 +6,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .aspects import Aspect, section_of
 from .chunker import Chunk
 from .index import PassageIndex
 from .lexical import expand, term_groups
@@ -50,6 +51,7 @@ class Retriever:
         self.lexical_weight = lexical_weight
         self.coverage_weight = coverage_weight
         self.rerank_depth = rerank_depth
+        self._doc_rows: dict[str, list[int]] | None = None
 
     def allowed_rows(self, filters: Mapping[str, Any] | None) -> np.ndarray | None:
         if not filters or not any(filters.values()):
@@ -108,6 +110,34 @@ class Retriever:
             if len(hits) >= k:
                 break
         return hits
+
+
+    def prefer_section(self, hits: list[Hit], aspect: Aspect | None, query_vector: np.ndarray,
+                       k: int = 5, per_section: int = 2) -> tuple[list[Hit], int]:
+        """Put the passages of the likeliest document's section on the asked aspect first ("who is at risk" ->
+        "## Risk factors"): the closest ones to the question, whether or not they ranked in the top k. Returns the
+        hits and how many lead from that section (0: no aspect or no such section, ranking unchanged)."""
+        if aspect is None or not hits:
+            return hits, 0
+        doc = hits[0].chunk.doc_id
+        if self._doc_rows is None:
+            self._doc_rows = {}
+            for row, chunk in enumerate(self.index.chunks):
+                self._doc_rows.setdefault(chunk.doc_id, []).append(row)
+        rows = [r for r in self._doc_rows.get(doc, []) if aspect.section.search(section_of(self.index.chunks[r].heading_path))]
+        if not rows:
+            return hits, 0
+        cos = self.index.vectors[rows] @ query_vector
+        best = [rows[i] for i in np.argsort(-cos, kind="stable")[:per_section]]
+        by_row = {h.row: h for h in hits}
+        promoted = [by_row.get(r) or Hit(self.index.chunks[r], r, float(self.index.vectors[r] @ query_vector), 0.0,
+                                         None, None, 0.0) for r in best]
+        seen = {h.chunk.body_hash for h in promoted}
+        rest = [h for h in hits if h.row not in best and h.chunk.body_hash not in seen]
+        out = (promoted + rest)[:k]
+        for i, h in enumerate(out, 1):
+            h.rank = i
+        return out, len(promoted)
 
 
 def passage_coverage(query: str, rows: Sequence[int], index: PassageIndex) -> dict[int, float]:
