@@ -163,35 +163,36 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
     # the best sentence leads; the rest follow in reading order, its own passage first
     lead = chosen[0]
     chosen = [lead] + sorted(chosen[1:], key=lambda c: (c.hit.rank != lead.hit.rank, c.hit.rank, c.start))
-    numbers: dict[str, int] = {}
+    numbers: dict[str, int] = {}  # one number per source document, in order of first use
+    quotes: dict[str, list[str]] = {}  # per cited passage, in order of first use
     sentences: list[AnswerSentence] = []
-    quotes: dict[int, list[str]] = {}
     parts: list[str] = []
     lists = 0
     for c in chosen:
         if any(c.text == s.text for s in sentences):  # already quoted as an item of a list above
             continue
-        n = numbers.setdefault(c.hit.chunk.passage_id, len(numbers) + 1)
+        n = numbers.setdefault(c.hit.chunk.doc_id, len(numbers) + 1)
+        pid = c.hit.chunk.passage_id
         sentences.append(AnswerSentence(c.text, n))
-        quotes.setdefault(n, []).append(c.text)
+        quotes.setdefault(pid, []).append(c.text)
         part = f"{c.text} [{n}]"
         if c.text.rstrip().endswith(":") and lists < _MAX_LISTS:
             lists += 1
             for span in _list_items(c.hit, c.end):
                 item = sentence_text(c.hit, span)
-                if item not in quotes[n]:
+                if item not in quotes[pid]:
                     sentences.append(AnswerSentence(item, n))
-                    quotes[n].append(item)
+                    quotes[pid].append(item)
                     part += f"\n- {item} [{n}]"
             part += "\n"
         parts.append(part)
     citations = []
     by_pid = {h.chunk.passage_id: h for h in top}
-    for pid, n in numbers.items():
+    for pid, quoted in quotes.items():
         hit = by_pid[pid]
         info = index.docs[hit.chunk.doc_id]
         last, overdue = review_state(info.metadata, today)
-        citations.append(Citation(n, hit.chunk.doc_id, info.title, info.url, hit.chunk.section, " … ".join(quotes[n]),
-                                  pid, round(hit.dense, 4), last, overdue))
+        citations.append(Citation(numbers[hit.chunk.doc_id], hit.chunk.doc_id, info.title, info.url, hit.chunk.section,
+                                  " … ".join(quoted), pid, round(hit.dense, 4), last, overdue))
     text = re.sub(r"\n +", "\n", " ".join(parts)).strip()
     return Answer(question, ANSWERED, text, sentences, citations, hits=hits, retrieval_query=retrieval_query)

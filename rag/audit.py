@@ -54,7 +54,7 @@ class AuditLog:
             "passage_ids": [c.passage_id for c in answer.citations],
             "citations": [{
                 "n": c.n, "doc_id": c.doc_id, "passage_id": c.passage_id, "title": c.title, "url": c.url,
-                "section": c.section, "sentences": [s.text for s in answer.sentences if s.citation == c.n],
+                "section": c.section, "sentences": c.quote.split(" … "),
                 "dense": round(rank_of[c.passage_id].dense, 4) if c.passage_id in rank_of else None,
                 "lexical": round(rank_of[c.passage_id].lexical, 4) if c.passage_id in rank_of else None,
                 "dense_rank": rank_of[c.passage_id].dense_rank if c.passage_id in rank_of else None,

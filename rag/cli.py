@@ -53,9 +53,13 @@ def _print_answer(ans) -> None:
     print(ans.answer)
     if ans.citations:
         print("\nSources:")
-        for c in ans.citations:
-            review = {True: "review overdue", False: "reviewed", None: "review date unknown"}[c.review_overdue]
-            print(f"  [{c.n}] {c.title} — {c.section}\n      {c.url}  ({review}{': ' + c.last_reviewed if c.last_reviewed else ''})")
+        shown: set[int] = set()
+        for c in ans.citations:  # one number per document, then each quoted passage's section
+            if c.n not in shown:
+                shown.add(c.n)
+                review = {True: "review overdue", False: "reviewed", None: "review date unknown"}[c.review_overdue]
+                print(f"  [{c.n}] {c.title}\n      {c.url}  ({review}{': ' + c.last_reviewed if c.last_reviewed else ''})")
+            print(f"      - {c.section.split(' > ')[-1].lstrip('#').strip()}")
 
 
 def cmd_index(args: argparse.Namespace, config: Config) -> int:

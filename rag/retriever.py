@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .aspects import Aspect, section_of
+from .aspects import Aspect
 from .chunker import Chunk
 from .index import PassageIndex
 from .lexical import expand, term_groups
@@ -124,7 +124,8 @@ class Retriever:
             self._doc_rows = {}
             for row, chunk in enumerate(self.index.chunks):
                 self._doc_rows.setdefault(chunk.doc_id, []).append(row)
-        rows = [r for r in self._doc_rows.get(doc, []) if aspect.section.search(section_of(self.index.chunks[r].heading_path))]
+        rows = [r for r in self._doc_rows.get(doc, [])
+                if any(aspect.section.search(h.lstrip("#").strip()) for h in self.index.chunks[r].heading_path[1:])]
         if not rows:
             return hits, 0
         cos = self.index.vectors[rows] @ query_vector

@@ -30,12 +30,16 @@ def answer_markdown(ans: Answer) -> str:
     if ans.status != "answered":
         return f'<div class="rag-noanswer"><strong>ℹ️ No answer from my sources</strong></div>\n\n{body}'
     lines = [body, "", "**Sources**", ""]
-    for c in ans.citations:
-        url = safe_url(c.url)
-        title = f'<a href="{url}" target="_blank" rel="noopener noreferrer">{html.escape(c.title)}</a>' if url else text(c.title)
+    shown: set[int] = set()
+    for c in ans.citations:  # one number per document; under it, each quoted passage with its section
+        if c.n not in shown:
+            shown.add(c.n)
+            url = safe_url(c.url)
+            title = f'<a href="{url}" target="_blank" rel="noopener noreferrer">{html.escape(c.title)}</a>' if url else text(c.title)
+            review = "" if c.review_overdue is not True else " · <em>review overdue</em>"
+            lines.append(f"{c.n}. {title}{review}")
         section = text(c.section.split(" > ")[-1].lstrip("#").strip())
-        review = "" if c.review_overdue is not True else " · <em>review overdue</em>"
-        lines.append(f"{c.n}. {title} — {section}{review}  \n   <em class=\"rag-quote\">{html.escape(c.quote, quote=False)}</em>")
+        lines.append(f"   - {section}: <em class=\"rag-quote\">{html.escape(c.quote, quote=False)}</em>")
     lines += ["", "<small>Information only, not medical advice. Please talk with your care team about your own situation.</small>"]
     return "\n".join(lines)
 
