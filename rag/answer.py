@@ -89,6 +89,32 @@ def sentence_text(hit: Hit, span: tuple[int, int]) -> str:
     return hit.chunk.text[span[0] - hit.chunk.start: span[1] - hit.chunk.start]
 
 
+_END = re.compile(r"[.!?:;\"']\s*$")
+
+
+def is_bare_heading(text: str) -> bool:
+    """A heading the source left as a line of its own ("Newly Diagnosed Childhood ALL (High Risk)"): no closing
+    punctuation and mostly capitalised words. It names a section; it says nothing, so it is never quoted."""
+    words = [w for w in text.split() if w[:1].isalpha()]
+    if _END.search(text) or not words or len(words) > 14:
+        return False
+    return sum(w[0].isupper() for w in words) / len(words) >= 0.6
+
+
+def run_in_heading_length(text: str) -> int:
+    """Characters of a heading run into its paragraph by the source ("Stage I multiple myeloma In stage I multiple
+    myeloma, ..."): a short unpunctuated lead that the sentence itself repeats after a capitalised word. 0 if none."""
+    words = text.split()
+    for k in range(2, min(9, len(words) - 3)):
+        head, nxt = words[:k], words[k]
+        if any(w[-1] in ".,;:!?" for w in head) or not nxt[:1].isupper():
+            continue
+        rest = " ".join(words[k:]).lower()
+        if " ".join(head).lower() in rest:
+            return text.index(nxt, len(" ".join(head)))
+    return 0
+
+
 def is_definition_question(question: str) -> bool:
     """'What is thymoma?' asks for a definition; 'what is the outlook for thymoma?' asks for an aspect of it."""
     return bool(_WHAT_IS.match(question)) and not _ASPECT.search(question)
@@ -124,8 +150,11 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
         # a section named for what is asked ("## Signs and symptoms"), not for the document's topic
         heading_terms = set(tokenize(" ".join(hit.chunk.heading_path[1:]))) - set(tokenize(hit.chunk.title))
         on_topic = sum(w for g, w in zip(groups, idf) if g & heading_terms) / idf_total
-        for span in hit.chunk.sentences:
-            text = sentence_text(hit, span)
+        for raw in hit.chunk.sentences:
+            cleaned = quotable(hit, raw)
+            if cleaned is None:
+                continue
+            span, text = cleaned
             key = " ".join(text.lower().split())
             if key in seen or len(text.split()) < _MIN_SENTENCE_WORDS:
                 continue
@@ -143,10 +172,20 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
     return out
 
 
-def _list_items(hit: Hit, after_end: int, limit: int = 8) -> list[tuple[int, int]]:
+def quotable(hit: Hit, span: tuple[int, int]) -> tuple[tuple[int, int], str] | None:
+    """A sentence as it may be quoted: never a bare heading; after a heading the source ran into it (the quote
+    then starts later in the same text, so it stays verbatim)."""
+    text = sentence_text(hit, span)
+    if is_bare_heading(text):
+        return None
+    cut = run_in_heading_length(text)
+    return ((span[0] + cut, span[1]), text[cut:]) if cut else (span, text)
+
+
+def _list_items(hit: Hit, after_end: int, limit: int = 8) -> list[str]:
     """The sentences that follow a sentence ending in ':' (the list it introduces), within the passage."""
-    spans = [s for s in hit.chunk.sentences if s[0] >= after_end]
-    return spans[:limit]
+    items = [quotable(hit, s) for s in hit.chunk.sentences if s[0] >= after_end]
+    return [q[1] for q in items if q is not None][:limit]
 
 
 def compose(question: str, retrieval_query: str, hits: list[Hit], index: PassageIndex, *,
@@ -178,8 +217,7 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
         part = f"{c.text} [{n}]"
         if c.text.rstrip().endswith(":") and lists < _MAX_LISTS:
             lists += 1
-            for span in _list_items(c.hit, c.end):
-                item = sentence_text(c.hit, span)
+            for item in _list_items(c.hit, c.end):
                 if item not in quotes[pid]:
                     sentences.append(AnswerSentence(item, n))
                     quotes[pid].append(item)

@@ -83,3 +83,39 @@ def test_only_a_bare_what_is_question_asks_for_a_definition():
 def test_no_sentence_is_quoted_twice(engine, question):
     texts = [s.text for s in engine.ask(question).sentences]
     assert len(texts) == len(set(texts))
+
+
+@pytest.mark.parametrize("sentence, quoted", [
+    ("Stage I multiple myeloma In stage I multiple myeloma, the plasma cells are found in the bone marrow.",
+     "In stage I multiple myeloma, the plasma cells are found in the bone marrow."),
+    ("Progressive hairy cell leukemia In progressive hairy cell leukemia, the leukemia has been treated.",
+     "In progressive hairy cell leukemia, the leukemia has been treated."),
+    ("Adult acute myeloid leukemia (AML) is a cancer of the blood.", "Adult acute myeloid leukemia (AML) is a cancer of the blood."),
+])
+def test_a_heading_run_into_its_sentence_is_not_quoted(sentence, quoted):
+    from rag.answer import run_in_heading_length
+
+    assert sentence[run_in_heading_length(sentence):] == quoted
+
+
+@pytest.mark.parametrize("text, heading", [
+    ("Newly Diagnosed Childhood Acute Lymphoblastic Leukemia (High Risk)", True),
+    ("Key Points", True),
+    ("A clinical trial of arsenic trioxide.", False),
+    ("Signs of AIDS-related lymphoma include weight loss, fever, and night sweats", False),
+])
+def test_a_bare_heading_is_never_a_sentence(text, heading):
+    from rag.answer import is_bare_heading
+
+    assert is_bare_heading(text) is heading
+
+
+@pytest.mark.parametrize("question", ["what happens in stage I multiple myeloma", "what is stage II melanoma"])
+def test_quotes_stay_verbatim_and_start_after_any_run_in_heading(engine, doc_texts, question):
+    from rag.answer import run_in_heading_length
+
+    ans = engine.ask(question)
+    assert ans.status == "answered"
+    for s in ans.sentences:
+        assert norm(s.text) in doc_texts[next(c.doc_id for c in ans.citations if c.n == s.citation)]
+        assert run_in_heading_length(s.text) == 0
