@@ -23,7 +23,28 @@ _DEFINITION_BONUS = 0.5
 _SECTION_BONUS = 0.5
 _TOPIC_DISCOUNT = 0.9
 _MAX_LISTS = 2
-_WHAT_IS = re.compile(r"^\s*(?:what|who)(?:\s+(?:is|are|was|were)|'s|s)\b", re.I)
+_WHAT_IS = re.compile(r"^\s*(?:what|who)(?:\s+(?:is|are|was|were)|'s|s|\s+(?:kind|type|sort) of \w+ (?:is|are))\b", re.I)
+_FACT_BONUS = 0.5
+_MONTH = r"(?:january|february|march|april|may|june|july|august|september|october|november|december)"
+# a question asking for a value, and the kind of value a sentence must carry to answer it (checked in this order)
+FACT_KINDS: tuple[tuple[str, re.Pattern, re.Pattern], ...] = (
+    ("duration", re.compile(r"\bhow long\b|\bhow many (?:months|years|weeks|days)\b", re.I),
+     re.compile(r"\b\d+(?:\.\d+)?\s*(?:months?|years?|weeks?|days?)\b", re.I)),
+    ("date", re.compile(r"^\s*when\b|\bwhat (?:year|date|month)\b|\bwhen (?:did|was|were)\b", re.I),
+     re.compile(rf"\b(?:(?:19|20)\d\d|{_MONTH})\b", re.I)),
+    ("rate", re.compile(r"\bwhat (?:percent(?:age)?|share|proportion|fraction)\b|\bhow (?:common|often|likely)\b|"
+                        r"\bwhat (?:are the )?(?:chances|odds|rates?)\b", re.I),
+     re.compile(r"\d+(?:\.\d+)?\s*(?:%|percent)", re.I)),
+    ("count", re.compile(r"\bhow many\b|\bhow much\b|\bnumber of\b", re.I), re.compile(r"\b\d[\d,.]*\b")),
+)
+
+
+def fact_kind(question: str) -> tuple[str, re.Pattern] | None:
+    """'How many patients …' asks for a count; the answer is the sentence that carries one."""
+    for name, asks, carries in FACT_KINDS:
+        if asks.search(question):
+            return name, carries
+    return None
 _ASPECT = re.compile(r"\b(?:for|of|in|after|during|with|from|about)\b", re.I)
 _DEFINES = re.compile(r"^\W*([^.;:]{1,80}?)\s+(?:is|are)\s+(?:a|an|the|one|any|cancers?|diseases?|types?|groups?|drugs?)\b", re.I)
 
@@ -117,7 +138,7 @@ def run_in_heading_length(text: str) -> int:
 
 def is_definition_question(question: str) -> bool:
     """'What is thymoma?' asks for a definition; 'what is the outlook for thymoma?' asks for an aspect of it."""
-    return bool(_WHAT_IS.match(question)) and not _ASPECT.search(question)
+    return bool(_WHAT_IS.match(question)) and not _ASPECT.search(re.sub(r"\b(?:kind|type|sort) of\b", "", question))
 
 
 def _is_definition(sentence: str, groups: list[set[str]]) -> bool:
@@ -128,7 +149,7 @@ def _is_definition(sentence: str, groups: list[set[str]]) -> bool:
 
 
 def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap: float,
-                definition: bool = False) -> list[_Candidate]:
+                definition: bool = False, fact: tuple[str, re.Pattern] | None = None) -> list[_Candidate]:
     lexical = index.lexical
     title_terms = [set(tokenize(h.chunk.title)) for h in hits]
     # one group per question word (with the document words for a lay word); words no passage contains (names,
@@ -168,6 +189,8 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
                 bonus = 1.0 + _LEAD_BONUS * any(g & lead for g in groups) + _SECTION_BONUS * on_topic
                 if definition and _is_definition(text, groups):
                     bonus += _DEFINITION_BONUS
+                if fact and fact[1].search(text):  # carries the kind of value asked for
+                    bonus += _FACT_BONUS
                 out.append(_Candidate(hit, span[0], span[1], text, coverage * rank_weight * bonus))
     return out
 
@@ -193,7 +216,8 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
             today: dt.date | None = None) -> Answer:
     """Pick the best-matching sentences of the top passages, keep them verbatim, cite each one."""
     top = hits[:answer_passages]
-    cands = _candidates(retrieval_query, top, index, min_overlap, is_definition_question(question))
+    cands = _candidates(retrieval_query, top, index, min_overlap, is_definition_question(question),
+                        fact_kind(question))
     if not cands:
         return Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=retrieval_query, reason="no_overlap")
     best = max(c.score for c in cands)

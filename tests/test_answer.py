@@ -119,3 +119,15 @@ def test_quotes_stay_verbatim_and_start_after_any_run_in_heading(engine, doc_tex
     for s in ans.sentences:
         assert norm(s.text) in doc_texts[next(c.doc_id for c in ans.citations if c.n == s.citation)]
         assert run_in_heading_length(s.text) == 0
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("how many patients were in the pollux trial", "count"), ("how long were patients followed up", "duration"),
+    ("when was daratumumab approved", "date"), ("how common are infusion reactions", "rate"),
+    ("what is daratumumab", None),
+])
+def test_a_question_asking_for_a_value_names_its_kind(question, kind):
+    from rag.answer import fact_kind
+
+    found = fact_kind(question)
+    assert (found[0] if found else None) == kind
