@@ -89,7 +89,7 @@ def test_a_crash_while_saving_keeps_the_previous_index(small_corpus, embedder, m
 def test_ctrl_c_during_a_real_build_leaves_the_previous_index_loadable(small_corpus):
     cfg, first = small_corpus
     before = PassageIndex.load(cfg.index_dir).path
-    for i in range(3):  # enough new text that embedding takes a while
+    for i in range(12):  # enough new text that embedding takes seconds, not a fraction of one
         write_doc(cfg.docs_dir, f"new{i}.md", "# New\n\n" + " ".join(f"Sentence number {j} about topic {i}." for j in range(400)))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "rag", "index", "--docs", str(cfg.docs_dir), "--index", str(cfg.index_dir)],
@@ -97,7 +97,7 @@ def test_ctrl_c_during_a_real_build_leaves_the_previous_index_loadable(small_cor
     for line in proc.stderr:
         if "to embed" in line:
             break
-    time.sleep(0.5)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
