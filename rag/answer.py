@@ -171,6 +171,7 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
         # a section named for what is asked ("## Signs and symptoms"), not for the document's topic
         heading_terms = set(tokenize(" ".join(hit.chunk.heading_path[1:]))) - set(tokenize(hit.chunk.title))
         on_topic = sum(w for g, w in zip(groups, idf) if g & heading_terms) / idf_total
+        own_title = set(tokenize(hit.chunk.title))
         for raw in hit.chunk.sentences:
             cleaned = quotable(hit, raw)
             if cleaned is None:
@@ -182,7 +183,9 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
             seen.add(key)
             terms = tokenize(text)
             term_set = set(terms)
-            if sum(w for g, w in zip(groups, idf) if g & term_set) / idf_total >= min_overlap:
+            # the words of the passage's own document title (the topic, often abbreviated in its sentences: "ALL")
+            # count as present: the sentence must match what is asked *about* the topic
+            if sum(w for g, w in zip(groups, idf) if g & (term_set | own_title)) / idf_total >= min_overlap:
                 coverage = sum(w for g, w in zip(groups, weights) if g & term_set) / total
                 # a sentence whose subject is the asked-about term ("Daratumumab is ...") reads as the answer
                 lead = set(terms[:2])

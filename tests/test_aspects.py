@@ -5,16 +5,16 @@ from rag.aspects import question_aspect, section_of
 
 
 @pytest.mark.parametrize("question, aspect", [
-    ("what research (or clinical trials) is being done for melanoma?", "research"),
+    ("are any clinical trials testing new melanoma drugs", "research"),
     ("are there new treatments being studied for kidney cancer", "research"),
-    ("What is the outlook for colon cancer?", "outlook"),
-    ("Who is at risk for skin cancer?", "risk"),
+    ("whats the prognosis like for colon cancer patients", "outlook"),
+    ("which people are more likely to get skin cancer", "risk"),
     ("what causes multiple myeloma", "risk"),
     ("How to diagnose kidney cancer?", "diagnosis"),
-    ("What are the stages of melanoma?", "stages"),
+    ("explain melanoma staging to me", "stages"),
     ("what are the signs of leukemia", "symptoms"),
-    ("What are the treatments for colon cancer?", "treatment"),
-    ("is retinoblastoma inherited", "inheritance"),
+    ("which treatments do doctors use for colon cancer", "treatment"),
+    ("can retinoblastoma be passed down in families", "inheritance"),
 ])
 def test_the_aspect_of_a_question_is_recognised(question, aspect):
     assert question_aspect(question).name == aspect
@@ -31,8 +31,8 @@ def test_the_section_is_the_document_level_heading():
 
 
 @pytest.mark.parametrize("question, section", [
-    ("Who is at risk for adult acute lymphoblastic leukemia?", "Risk factors"),
-    ("What are the stages of melanoma?", "Stages"),
+    ("which people are at risk of adult acute lymphoblastic leukemia", "Risk factors"),
+    ("explain melanoma staging to me", "Stages"),
     ("what research is being done for colon cancer", "Clinical trials"),
 ])
 def test_the_answer_quotes_the_section_on_the_asked_aspect(engine, question, section):

@@ -29,7 +29,7 @@ def files(tmp_path):
     ])
     urgent = jsonl(tmp_path / "urgent.jsonl", [
         {"id": "u1", "question": "I want to kill myself", "kind": "crisis"},
-        {"id": "u2", "question": "is fever a sign of leukemia", "kind": "not_urgent"},
+        {"id": "u2", "question": "does a fever come with adult acute lymphoblastic leukemia", "kind": "not_urgent"},
     ])
     return answerable, oos, urgent
 

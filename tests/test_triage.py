@@ -59,8 +59,8 @@ def test_the_bank_embeddings_are_cached_by_content(embedder, tmp_path):
 def test_a_clinic_teaches_the_classifier_its_own_patients_words(engine, tmp_path):
     """The shipped bank is English; a clinic whose patients write in Spanish adds a few examples, no code."""
     message = "mi padre tiene fiebre alta despues de la quimioterapia"
-    before, _, _ = engine.assess(message)
-    assert before is None or before.action != "urgent"
+    before = engine.ask(message)
+    assert before.reason != "chemo_fever"  # the English bank does not recognise a fever after chemo in Spanish
     folder = write_examples(tmp_path / "clinic", [
         {"text": "tengo fiebre de 38.5 y me dieron quimio hace una semana", "label": "neutropenic_fever"},
         {"text": "mi hijo tiene fiebre y escalofrios despues de la quimioterapia", "label": "neutropenic_fever"},

@@ -29,7 +29,7 @@ EXAMPLES = [
     "What is daratumumab?",
     "What are the symptoms of leukemia?",
     "How is colon cancer treated?",
-    "Can men get breast cancer?",
+    "Is breast cancer possible in men?",
 ]
 DISCLAIMER = ("This assistant shares information from trusted cancer sources (such as the National Cancer Institute). "
               "It is **not medical advice** and cannot diagnose you or suggest doses. Please talk with your doctor or "
