@@ -176,7 +176,7 @@ def main() -> int:
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         hs, hf = embedder.encode_with_frame([r["text"] for r in rows])
         u, d, p = clf.scores([r["text"] for r in rows], hs, hf)
-        urgent_labels = [clf.labels[int(np.argmax(np.where(clf._urgent, row, -1.0)))] for row in p]
+        urgent_labels = [clf.likeliest_urgent_label(row) for row in p]
         got = decisions([r["text"] for r in rows], u, d, urgent_labels, cfg)
         hl = ["near_miss" if "near_miss" in (r.get("kind"), r["label"]) else
               "out_of_scope" if "out_of_scope" in (r.get("kind"), r["label"]) else

@@ -104,8 +104,8 @@ class Engine:
 
     @property
     def out_of_scope_threshold(self) -> float:
-        return float(self.index.manifest.get("no_answer_out_of_scope_threshold",
-                                             self.config.no_answer_out_of_scope_threshold))
+        """Not calibrated per index: it comes from cross-validation on the bank (benchmarks/bench_safety.py)."""
+        return self.config.no_answer_out_of_scope_threshold
 
     def today(self) -> dt.date:
         return dt.date.fromisoformat(self.config.today) if self.config.today else dt.date.today()

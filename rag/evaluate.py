@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .errors import QuestionFileError, RagError
+from .triage import DECLINE_LABELS, URGENT_LABELS
 
 OUT_OF_SCOPE_KINDS = {"general_health", "dosing", "personal_verdict", "absent_topic", "non_medical", "injection"}
 URGENT_KINDS = {"medical_emergency", "crisis", "chemo_fever"}
@@ -51,8 +52,6 @@ class Case:
 def classify(row: dict[str, Any], where: str) -> Case:
     """One labelled row -> what the bot should do. Understands the eval files' shapes and the safety bank's
     (`text` + `label`: an urgent or decline label, near_miss, in_scope with `doc`, out_of_scope)."""
-    from .triage import DECLINE_LABELS, URGENT_LABELS
-
     question = row.get("question", row.get("text"))
     if not isinstance(question, str) or not question.strip():
         raise QuestionFileError(f"{where}: no 'question' text")
@@ -391,20 +390,20 @@ def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Pa
     d_grid = np.unique(np.concatenate([np.round(d, 3), [0.0, 1.01]]))
     l_grid = np.unique(np.concatenate([np.round(lx, 2), [1.01]]))
     best = None
-    for tp in [engine.out_of_scope_threshold]:
-        in_scope = po < tp
-        for tl in l_grid[::-1]:  # conservative first: ties keep the higher threshold
-            for td in d_grid[::-1]:
-                answered = ((d >= td) | (lx >= tl)) & in_scope
-                oos = float((answered & ~is_ans).sum()) / n_oos
-                if oos > max_oos_answered:
-                    continue
-                correct = int((answered & good).sum())
-                if best is None or correct > best[0]:
-                    best = (correct, float(td), float(tl), float(tp), float((answered & is_ans).sum()) / n_ans, oos)
+    tp = engine.out_of_scope_threshold
+    in_scope = po < tp
+    for tl in l_grid[::-1]:  # conservative first: ties keep the higher threshold
+        for td in d_grid[::-1]:
+            answered = ((d >= td) | (lx >= tl)) & in_scope
+            oos = float((answered & ~is_ans).sum()) / n_oos
+            if oos > max_oos_answered:
+                continue
+            correct = int((answered & good).sum())
+            if best is None or correct > best[0]:
+                best = (correct, float(td), float(tl), float((answered & is_ans).sum()) / n_ans, oos)
     if best is None:
         raise RagError("calibration found no thresholds within the out-of-scope ceiling")
-    correct, td, tl, tp, answered_rate, oos_rate = best
+    correct, td, tl, answered_rate, oos_rate = best
     oos_d = d[~is_ans & (lx < tl) & (d < td)]
     oos_l = lx[~is_ans & (d < td) & (lx < tl)]
     td = (td + oos_d.max()) / 2 if oos_d.size else td
@@ -424,7 +423,6 @@ def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Pa
         },
     }
     if out is not None:
-        in_scope = po < tp
         curve = [(float(t), float((((d >= t) | (lx >= tl)) & in_scope)[is_ans].sum()) / n_ans,
                   float((((d >= t) | (lx >= tl)) & in_scope)[~is_ans].sum()) / n_oos) for t in d_grid if t <= 1]
         _plot_calibration(out, curve, td)

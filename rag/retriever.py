@@ -51,7 +51,9 @@ class Retriever:
         self.lexical_weight = lexical_weight
         self.coverage_weight = coverage_weight
         self.rerank_depth = rerank_depth
-        self._doc_rows: dict[str, list[int]] | None = None
+        self._doc_rows: dict[str, list[int]] = {}  # each document's passage rows, for section preference
+        for row, chunk in enumerate(index.chunks):
+            self._doc_rows.setdefault(chunk.doc_id, []).append(row)
 
     def allowed_rows(self, filters: Mapping[str, Any] | None) -> np.ndarray | None:
         if not filters or not any(filters.values()):
@@ -120,10 +122,6 @@ class Retriever:
         if aspect is None or not hits:
             return hits, 0
         doc = hits[0].chunk.doc_id
-        if self._doc_rows is None:
-            self._doc_rows = {}
-            for row, chunk in enumerate(self.index.chunks):
-                self._doc_rows.setdefault(chunk.doc_id, []).append(row)
         rows = [r for r in self._doc_rows.get(doc, [])
                 if any(aspect.section.search(h.lstrip("#").strip()) for h in self.index.chunks[r].heading_path[1:])]
         if not rows:
