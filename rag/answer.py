@@ -6,6 +6,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .index import PassageIndex
 from .documents import review_state
 from .lexical import term_groups, tokenize
@@ -103,7 +105,9 @@ class _Candidate:
     start: int
     end: int
     text: str
-    score: float
+    score: float  # (words + meaning) x closeness of its passage x bonuses
+    semantic: float = 0.0  # cosine of the sentence's vector (pooled in its passage) and the question's
+    factor: float = 1.0  # closeness of its passage x bonuses
 
 
 def sentence_text(hit: Hit, span: tuple[int, int]) -> str:
@@ -149,7 +153,8 @@ def _is_definition(sentence: str, groups: list[set[str]]) -> bool:
 
 
 def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap: float,
-                definition: bool = False, fact: tuple[str, re.Pattern] | None = None) -> list[_Candidate]:
+                definition: bool = False, fact: tuple[str, re.Pattern] | None = None,
+                query_vector: np.ndarray | None = None, semantic_weight: float = 0.5) -> list[_Candidate]:
     lexical = index.lexical
     title_terms = [set(tokenize(h.chunk.title)) for h in hits]
     # one group per question word (with the document words for a lay word); words no passage contains (names,
@@ -172,7 +177,10 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
         heading_terms = set(tokenize(" ".join(hit.chunk.heading_path[1:]))) - set(tokenize(hit.chunk.title))
         on_topic = sum(w for g, w in zip(groups, idf) if g & heading_terms) / idf_total
         own_title = set(tokenize(hit.chunk.title))
-        for raw in hit.chunk.sentences:
+        meaning = (index.passage_sentence_vectors(hit.row).astype(np.float32) @ query_vector
+                   if query_vector is not None else np.zeros(len(hit.chunk.sentences)))
+        for raw, sem in zip(hit.chunk.sentences, meaning if len(meaning) == len(hit.chunk.sentences) else
+                            np.zeros(len(hit.chunk.sentences))):
             cleaned = quotable(hit, raw)
             if cleaned is None:
                 continue
@@ -194,7 +202,11 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
                     bonus += _DEFINITION_BONUS
                 if fact and fact[1].search(text):  # carries the kind of value asked for
                     bonus += _FACT_BONUS
-                out.append(_Candidate(hit, span[0], span[1], text, coverage * rank_weight * bonus))
+                out.append(_Candidate(hit, span[0], span[1], text, coverage, float(sem)))
+                out[-1].factor = rank_weight * bonus
+    # words and meaning: "live longer without the disease getting worse" finds "progression-free survival"
+    for c in out:
+        c.score = ((1.0 - semantic_weight) * c.score + semantic_weight * max(c.semantic, 0.0)) * c.factor
     return out
 
 
@@ -216,15 +228,21 @@ def _list_items(hit: Hit, after_end: int, limit: int = 8) -> list[str]:
 
 def compose(question: str, retrieval_query: str, hits: list[Hit], index: PassageIndex, *,
             max_sentences: int = 4, answer_passages: int = 3, min_overlap: float = 0.2,
-            today: dt.date | None = None) -> Answer:
+            today: dt.date | None = None, query_vector: np.ndarray | None = None,
+            semantic_weight: float = 0.5, fact_sentences: int = 2) -> Answer:
     """Pick the best-matching sentences of the top passages, keep them verbatim, cite each one."""
+    fact = fact_kind(question)
     top = hits[:answer_passages]
     cands = _candidates(retrieval_query, top, index, min_overlap, is_definition_question(question),
-                        fact_kind(question))
+                        fact, query_vector, semantic_weight)
     if not cands:
         return Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=retrieval_query, reason="no_overlap")
     best = max(c.score for c in cands)
     chosen = sorted(cands, key=lambda c: -c.score)
+    if fact and fact[1].search(chosen[0].text):
+        # a value was asked for and the best sentence holds one: that sentence, and a close second at most
+        # (the one framing it); a broad question gets up to max_sentences
+        max_sentences = min(max_sentences, fact_sentences)
     chosen = [c for c in chosen if c.score >= 0.5 * best][:max_sentences]
     # the best sentence leads; the rest follow in reading order, its own passage first
     lead = chosen[0]

@@ -38,6 +38,16 @@ class Chunk:
     def section(self) -> str:
         return " > ".join(self.heading_path)
 
+    def body_sentence_spans(self) -> list[tuple[int, int]]:
+        """Where each sentence lies in the body of `embed_text` (after "prefix: "), so the model's token
+        embeddings of a passage can be pooled per sentence in the same forward pass."""
+        spans, pos = [], 0
+        for s, e in self.sentences:
+            length = len(_collapse(self.text[s - self.start:e - self.start]))
+            spans.append((pos, pos + length))
+            pos += length + 1
+        return spans
+
 
 @dataclass(frozen=True)
 class Sentence:
@@ -168,6 +178,10 @@ def chunk_document(doc: Document, count: TokenCounter, max_tokens: int = 200, ov
     return chunks
 
 
+def _collapse(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
 def _make_chunk(doc: Document, headings: list[str], prefix: str, sentences: list[Sentence], n_tokens: int,
                 seen_ids: dict[str, int]) -> Chunk:
     start, end = sentences[0].start, sentences[-1].end
@@ -186,7 +200,7 @@ def _make_chunk(doc: Document, headings: list[str], prefix: str, sentences: list
         start=start,
         end=end,
         sentences=[(s.start, s.end) for s in sentences],
-        embed_text=f"{prefix}: " + " ".join(re.sub(r"\s+", " ", doc.text[s.start:s.end]) for s in sentences),
+        embed_text=f"{prefix}: " + " ".join(_collapse(doc.text[s.start:s.end]) for s in sentences),
         prefix=prefix,
         n_tokens=n_tokens,
         body_hash=hashlib.sha1(normalized.encode()).hexdigest()[:16],

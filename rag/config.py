@@ -48,6 +48,8 @@ class Config:
     max_answer_sentences: int = 4
     answer_passages: int = 3
     min_sentence_overlap: float = 0.2  # share of question content terms a sentence must match
+    sentence_semantic_weight: float = 0.5  # sentence choice: share of meaning (sentence vectors) vs words
+    fact_answer_sentences: int = 2  # "how many / how long / when" answers: the sentence with the value (+ one)
     max_question_chars: int = 1000
     # safety (README: safety). The semantic layer's thresholds are on summed class probabilities, chosen for
     # recall first by 10-fold group cross-validation on the bank (benchmarks/bench_safety.py --sweep)

@@ -123,6 +123,26 @@ class Embedder:
                 frame[i] = f / (np.linalg.norm(f) or 1.0)
         return (sentence[0], frame[0]) if single else (sentence, frame)
 
+    def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]],
+                     show_progress: bool = False) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(text vectors, per text one vector per character span) from one forward pass: a span's vector pools the
+        contextual token embeddings inside it, so the sentences of a passage are embedded at no extra model cost."""
+        items = list(texts)
+        if not items:
+            return np.zeros((0, self.dim), np.float32), []
+        outputs = self.model.encode(items, batch_size=self.batch_size, output_value=None, convert_to_numpy=False,
+                                    show_progress_bar=show_progress)
+        vectors = np.zeros((len(items), self.dim), np.float32)
+        span_vectors: list[np.ndarray] = []
+        for i, (text, out) in enumerate(zip(items, outputs)):
+            vec = out["sentence_embedding"].float().numpy()
+            vectors[i] = vec / (np.linalg.norm(vec) or 1.0)
+            offsets = np.array(self.model.tokenizer(text, return_offsets_mapping=True, truncation=True,
+                                                    max_length=self.max_seq_length)["offset_mapping"])
+            tokens = out["token_embeddings"][: len(offsets)].float().numpy()
+            span_vectors.append(pool_spans(tokens, offsets, spans[i], self.dim))
+        return vectors, span_vectors
+
     def encode(self, texts: Sequence[str] | str, show_progress: bool = False) -> np.ndarray:
         single = isinstance(texts, str)
         vectors = self.model.encode([texts] if single else list(texts), batch_size=self.batch_size,
@@ -130,3 +150,16 @@ class Embedder:
                                     show_progress_bar=show_progress)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         return vectors[0] if single else vectors
+
+
+def pool_spans(tokens: np.ndarray, offsets: np.ndarray, spans: Sequence[tuple[int, int]], dim: int) -> np.ndarray:
+    """Mean of the token embeddings whose characters lie inside each span, L2-normalised (zeros if none:
+    a span cut off by the model's window)."""
+    out = np.zeros((len(spans), dim), np.float32)
+    real = offsets[:, 1] > offsets[:, 0]  # special tokens have empty offsets
+    for k, (a, b) in enumerate(spans):
+        inside = real & (offsets[:, 0] >= a) & (offsets[:, 1] <= b)
+        if inside.any():
+            v = tokens[inside].mean(axis=0)
+            out[k] = v / (np.linalg.norm(v) or 1.0)
+    return out

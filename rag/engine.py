@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from . import safety
 from .aspects import question_aspect
-from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose
+from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose, fact_kind
 from .config import MINILM_SHA256, Config
 from .documents import load_documents, review_state
 from .embeddings import Embedder
@@ -172,9 +172,13 @@ class Engine:
             aspect = question_aspect(question) or question_aspect(query)
             hits, in_section = self.retriever.prefer_section(hits, aspect, query_vector, self.config.top_k)
             options = dict(max_sentences=self.config.max_answer_sentences, min_overlap=self.config.min_sentence_overlap,
-                           today=self.today())
-            ans = compose(question, query, hits, self.index,
-                          answer_passages=in_section or self.config.answer_passages, **options)
+                           today=self.today(), query_vector=query_vector,
+                           semantic_weight=self.config.sentence_semantic_weight,
+                           fact_sentences=self.config.fact_answer_sentences)
+            # a value ("how many", "when") sits in one sentence somewhere in what was retrieved: a fact question
+            # not tied to a section looks at every retrieved passage
+            broad = self.config.top_k if fact_kind(question) else self.config.answer_passages
+            ans = compose(question, query, hits, self.index, answer_passages=in_section or broad, **options)
             if in_section and ans.status == NO_ANSWER:  # the section has no sentence on the question's words
                 ans = compose(question, query, hits, self.index, answer_passages=self.config.answer_passages, **options)
         ans.relevance, ans.lexical_coverage, ans.safety = top_dense, coverage, seen

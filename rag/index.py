@@ -22,7 +22,7 @@ from .embeddings import Embedder
 from .errors import IndexMismatchError, IndexNotFoundError, RagError
 from .lexical import LexicalIndex, tokenize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence vectors
 POINTER = "CURRENT"
 
 
@@ -63,8 +63,9 @@ def make_faiss_index(vectors: np.ndarray, hnsw_min_passages: int) -> faiss.Index
     return index
 
 
-def dense_texts(chunks: list[Chunk], rows: list[int]) -> tuple[list[str], list[int]]:
-    """Texts to embed for `rows`, and for each row the position of its text.
+def dense_texts(chunks: list[Chunk], rows: list[int]) -> tuple[list[str], list[int], list[tuple[int, int]]]:
+    """Texts to embed for `rows`; for each row the position of its text; for each text (the row that defines it,
+    where its body starts in it), so its sentences can be found in it.
 
     A passage body that recurs verbatim in several documents (PDQ boilerplate such as the clinical-trials
     section) is embedded once, under its section heading only: the copies collapse into one hit at retrieval
@@ -74,21 +75,24 @@ def dense_texts(chunks: list[Chunk], rows: list[int]) -> tuple[list[str], list[i
     for c in chunks:
         docs_by_body.setdefault(c.body_hash, set()).add(c.doc_id)
     texts: list[str] = []
+    bases: list[tuple[int, int]] = []
     position: dict[str, int] = {}
     targets: list[int] = []
     for i in rows:
         c = chunks[i]
+        body = c.embed_text[len(c.prefix) + 2:]
         if len(docs_by_body[c.body_hash]) > 1:
             key = "shared:" + c.body_hash
             heading = c.heading_path[-1].lstrip("#").strip() if c.heading_path else ""
-            text = f"{heading}: {c.embed_text[len(c.prefix) + 2:]}"
+            text = f"{heading}: {body}"
         else:
             key, text = f"row:{i}", c.embed_text
         if key not in position:
             position[key] = len(texts)
             texts.append(text)
+            bases.append((i, len(text) - len(body)))
         targets.append(position[key])
-    return texts, targets
+    return texts, targets, bases
 
 
 class PassageIndex:
@@ -96,9 +100,17 @@ class PassageIndex:
 
     def __init__(self, chunks: list[Chunk], vectors: np.ndarray, docs: dict[str, DocInfo],
                  lexical: LexicalIndex, manifest: dict[str, Any], faiss_index: faiss.Index | None = None,
-                 path: Path | None = None):
+                 path: Path | None = None, sentence_vectors: np.ndarray | None = None,
+                 sentence_start: np.ndarray | None = None):
         self.chunks = chunks
         self.vectors = vectors
+        # one vector per sentence of each passage (float16: they only rank a passage's own sentences);
+        # passage row r's are sentence_vectors[sentence_start[r]:sentence_start[r + 1]], aligned with chunk.sentences
+        if sentence_vectors is None or sentence_start is None:
+            sentence_start = np.zeros(len(chunks) + 1, np.int64)
+            sentence_vectors = np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), np.float16)
+        self.sentence_vectors = sentence_vectors
+        self.sentence_start = sentence_start
         self.docs = docs
         self.lexical = lexical
         self.manifest = manifest
@@ -119,6 +131,7 @@ class PassageIndex:
                 reusable.setdefault(c.doc_id, []).append(i)
         chunks: list[Chunk] = []
         rows: list[np.ndarray | None] = []
+        sentence_rows: list[np.ndarray | None] = []
         docs: dict[str, DocInfo] = {}
         to_embed: list[int] = []
         for doc in loaded.documents:
@@ -127,6 +140,7 @@ class PassageIndex:
                 for i in reusable[doc.doc_id]:
                     chunks.append(previous.chunks[i])
                     rows.append(previous.vectors[i])
+                    sentence_rows.append(previous.passage_sentence_vectors(i))
                 doc_chunks = len(reusable[doc.doc_id])
             else:
                 new = chunk_document(doc, embedder.count_tokens, max_tokens, overlap_sentences)
@@ -134,6 +148,7 @@ class PassageIndex:
                     to_embed.append(len(chunks))
                     chunks.append(c)
                     rows.append(None)
+                    sentence_rows.append(None)
                 doc_chunks = len(new)
             docs[doc.doc_id] = DocInfo(doc.doc_id, doc.title, doc.url, doc.path, doc.metadata, doc.content_hash,
                                        [dataclasses.asdict(link) for link in doc.links], doc_chunks)
@@ -143,10 +158,14 @@ class PassageIndex:
             if row is not None:
                 vectors[i] = row
         if to_embed:
-            texts, targets = dense_texts(chunks, to_embed)
+            texts, targets, bases = dense_texts(chunks, to_embed)
             say(f"embedding {len(texts)} distinct passage texts")
-            unique = embedder.encode(texts, show_progress=progress is not None)
+            spans = [[(base + a, base + b) for a, b in chunks[row].body_sentence_spans()] for row, base in bases]
+            unique, unique_sentences = embedder.encode_spans(texts, spans, show_progress=progress is not None)
             vectors[to_embed] = unique[targets]
+            for row, t in zip(to_embed, targets):
+                same = len(unique_sentences[t]) == len(chunks[row].sentences)  # a shared body split alike
+                sentence_rows[row] = unique_sentences[t] if same else np.zeros((len(chunks[row].sentences), embedder.dim), np.float32)
         lexical = LexicalIndex.build([tokenize(c.embed_text) for c in chunks])
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -164,7 +183,12 @@ class PassageIndex:
         if previous is not None and "no_answer_threshold" in previous.manifest:
             manifest["no_answer_threshold"] = previous.manifest["no_answer_threshold"]
             manifest["calibration"] = previous.manifest.get("calibration")
-        return cls(chunks, vectors, docs, lexical, manifest), len(to_embed), len(chunks) - len(to_embed)
+        sentence_start = np.zeros(len(chunks) + 1, np.int64)
+        sentence_start[1:] = np.cumsum([len(c.sentences) for c in chunks])
+        sentence_vectors = (np.concatenate([r for r in sentence_rows if r is not None and len(r)]).astype(np.float16)
+                            if sentence_start[-1] else np.zeros((0, embedder.dim), np.float16))
+        index = cls(chunks, vectors, docs, lexical, manifest, sentence_vectors=sentence_vectors, sentence_start=sentence_start)
+        return index, len(to_embed), len(chunks) - len(to_embed)
 
     # ---- persistence ----------------------------------------------------------------------------
     def save(self, index_dir: Path) -> Path:
@@ -177,6 +201,8 @@ class PassageIndex:
         try:
             faiss.write_index(self.faiss, str(tmp / "index.faiss"))
             np.save(tmp / "vectors.npy", self.vectors)
+            np.save(tmp / "sentence_vectors.npy", self.sentence_vectors)
+            np.save(tmp / "sentence_start.npy", self.sentence_start)
             with open(tmp / "passages.jsonl", "w", encoding="utf-8") as fh:
                 for c in self.chunks:
                     fh.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
@@ -231,7 +257,12 @@ class PassageIndex:
         docs = {k: DocInfo(**v) for k, v in json.loads((build / "documents.json").read_text(encoding="utf-8")).items()}
         vectors = np.load(build / "vectors.npy")
         return cls(chunks, vectors, docs, LexicalIndex.load(build / "bm25"), manifest,
-                   faiss.read_index(str(build / "index.faiss")), build)
+                   faiss.read_index(str(build / "index.faiss")), build,
+                   np.load(build / "sentence_vectors.npy"), np.load(build / "sentence_start.npy"))
+
+    def passage_sentence_vectors(self, row: int) -> np.ndarray:
+        """The vectors of passage `row`'s sentences, in the order of its `sentences` spans."""
+        return self.sentence_vectors[self.sentence_start[row]:self.sentence_start[row + 1]]
 
     @functools.cached_property
     def terms(self) -> list[frozenset[str]]:

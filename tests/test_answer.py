@@ -131,3 +131,25 @@ def test_a_question_asking_for_a_value_names_its_kind(question, kind):
 
     found = fact_kind(question)
     assert (found[0] if found else None) == kind
+
+
+@pytest.mark.parametrize("question, value", [
+    ("how many patients with myeloma enrolled in POLLUX", "569"),
+    ("what percent of people on daratumumab had infusion reactions", "47.7%"),
+])
+def test_a_question_asking_for_a_value_gets_the_sentence_holding_it_and_little_else(engine, question, value):
+    ans = engine.ask(question, threshold=-1.0)
+    assert value in ans.sentences[0].text
+    assert len(ans.sentences) <= 2
+
+
+def test_sentences_are_chosen_by_meaning_as_well_as_words(engine):
+    """'go without their myeloma worsening' shares no word with 'progression': the sentence vectors find it;
+    words alone pick a sentence that merely says 'longer'."""
+    from rag import Engine
+
+    question = "how much longer do people go without their myeloma worsening on daratumumab"
+    words_only = Engine(engine.config.replace(sentence_semantic_weight=0.0), engine.index, engine.embedder,
+                        engine.classifier)
+    assert not any("progression" in s.text.lower() for s in words_only.ask(question).sentences)
+    assert any("progression" in s.text.lower() for s in engine.ask(question).sentences)

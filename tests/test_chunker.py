@@ -79,3 +79,15 @@ def test_the_embedding_prefix_uses_a_short_title():
     assert short_title("Adult Acute Lymphoblastic Leukemia Treatment (PDQ®) – Patient Version") == \
         "Adult Acute Lymphoblastic Leukemia Treatment"
     assert short_title("Daratumumab Improves Survival - NCI") == "Daratumumab Improves Survival"
+
+
+def test_each_sentence_can_be_found_in_the_text_the_model_embeds(engine):
+    """Sentence vectors are pooled from the passage's own forward pass: the spans must point at the sentences."""
+    import re
+
+    for chunk in engine.index.chunks[:200]:
+        body = chunk.embed_text[len(chunk.prefix) + 2:]
+        spans = chunk.body_sentence_spans()
+        assert len(spans) == len(chunk.sentences)
+        for (a, b), (s, e) in zip(spans, chunk.sentences):
+            assert body[a:b] == re.sub(r"\s+", " ", chunk.text[s - chunk.start:e - chunk.start])

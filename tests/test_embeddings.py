@@ -50,3 +50,23 @@ def test_another_model_can_be_named_by_path_and_optionally_pinned(tmp_path):
     assert make_embedder(Config(model_path=model)).sha256 == MINILM_SHA256
     with pytest.raises(ModelError, match="SHA-256"):
         make_embedder(Config(model_path=model, model_sha256="0" * 64))
+
+
+def test_sentence_vectors_pooled_in_a_passage_are_closest_to_their_own_sentence(embedder):
+    """One forward pass gives the passage vector and one vector per sentence (issue 8: sentence meaning at no
+    extra model cost); a question finds the pooled vector of the sentence that answers it."""
+    sentences = ["Daratumumab is a monoclonal antibody that targets the CD38 protein.",
+                 "Patients were followed for a median of 13.5 months.",
+                 "Infusion reactions happened in about half of the patients."]
+    text = "Drug news: " + " ".join(sentences)
+    spans, pos = [], len("Drug news: ")
+    for s in sentences:
+        spans.append((pos, pos + len(s)))
+        pos += len(s) + 1
+    vectors, per_text = embedder.encode_spans([text], [spans])
+    assert np.allclose(vectors[0], embedder.encode(text), atol=1e-4)
+    pooled = per_text[0]
+    assert pooled.shape == (3, embedder.dim) and np.allclose(np.linalg.norm(pooled, axis=1), 1.0, atol=1e-4)
+    questions = embedder.encode(["what protein does the antibody target", "how long was the follow-up",
+                                 "how often were there infusion reactions"])
+    assert list((pooled @ questions.T).argmax(axis=0)) == [0, 1, 2]

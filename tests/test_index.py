@@ -115,3 +115,22 @@ def test_a_folder_whose_files_are_all_bad_is_refused_and_the_index_kept(small_co
     with pytest.raises(NoDocumentsError, match="all 1 skipped.*a.md: invalid YAML"):
         build_index(cfg.replace(docs_dir=bad), embedder)
     assert len(PassageIndex.load(cfg.index_dir).chunks) == first.passages
+
+
+def test_every_passage_has_one_vector_per_sentence_saved_with_the_index(engine):
+    index = engine.index
+    assert len(index.sentence_start) == len(index.chunks) + 1
+    assert index.sentence_vectors.shape == (index.sentence_start[-1], index.vectors.shape[1])
+    for row in (0, len(index.chunks) // 2, len(index.chunks) - 1):
+        vecs = index.passage_sentence_vectors(row)
+        assert len(vecs) == len(index.chunks[row].sentences)
+        assert np.allclose(np.linalg.norm(vecs.astype(np.float32), axis=1), 1.0, atol=1e-2)
+
+
+def test_a_rebuild_reuses_the_sentence_vectors_of_unchanged_documents(small_corpus, embedder):
+    cfg, _ = small_corpus
+    before = PassageIndex.load(cfg.index_dir)
+    build_index(cfg, embedder)
+    after = PassageIndex.load(cfg.index_dir)
+    assert np.array_equal(before.sentence_start, after.sentence_start)
+    assert np.array_equal(before.sentence_vectors, after.sentence_vectors)

@@ -8,7 +8,7 @@ from conftest import ROOT, SEEDS
 
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "data" / "seed_article_questions.jsonl").read_text().splitlines()
              if line.strip()]
-FLOOR = 7  # measured on the fixture index after the safety calibration (thresholds off: 12); issue 8's target is 18
+FLOOR = 9  # measured on the fixture index with sentence vectors (thresholds off: 13); issue 8 asked for 18
 
 
 def test_every_fact_is_verbatim_in_the_seed_article():
