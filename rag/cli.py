@@ -9,6 +9,7 @@ from typing import Sequence
 
 from .config import Config
 from .errors import RagError
+from .memory import limit_heap_growth
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -107,6 +108,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    limit_heap_growth()
     overrides = {k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__ and v is not None}
     try:
         config = Config.from_env(**overrides)
