@@ -33,10 +33,11 @@ class Progress:
             self.next_tenth = tenth + 1
             elapsed = max(time.perf_counter() - self.started, 1e-9)
             rate = self.done / elapsed
+            units = self.unit if self.total == 1 else self.unit + "s"
             if self.done >= self.total:
-                self.say(f"embedded {self.total} {self.unit}s in {elapsed:.0f} s ({rate:.1f}/s)")
+                self.say(f"embedded {self.total} {units} in {elapsed:.0f} s ({rate:.1f}/s)")
             else:
-                self.say(f"embedded {self.done}/{self.total} {self.unit}s ({rate:.1f}/s, {elapsed:.0f} s so far, "
+                self.say(f"embedded {self.done}/{self.total} {units} ({rate:.1f}/s, {elapsed:.0f} s so far, "
                          f"about {(self.total - self.done) / rate:.0f} s left at this rate)")
 
     def close(self) -> None:

@@ -53,6 +53,8 @@ def test_index_reports_skipped_files_and_counts(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "broken.md: invalid YAML" in out.stderr
     assert "indexed 1 documents" in out.stdout and "1 skipped" in out.stdout
+    # progress in a log: plain lines (no bar redraws), and none of the model loader's bars
+    assert "embedded 1 passage in" in out.stderr and "\r" not in out.stderr and "Loading" not in out.stderr
 
 
 @pytest.mark.parametrize("command", ["ask", "eval", "serve"])
