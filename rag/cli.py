@@ -63,10 +63,14 @@ def _print_answer(ans) -> None:
             print(f"      - {c.section.split(' > ')[-1].lstrip('#').strip()}")
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def cmd_index(args: argparse.Namespace, config: Config) -> int:
     from .engine import build_index
 
-    report = build_index(config, progress=lambda msg: print(msg, file=sys.stderr))
+    report = build_index(config, progress=_to_stderr)
     for s in report.skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     print(f"indexed {report.documents} documents, {report.passages} passages "
@@ -99,9 +103,13 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from .engine import open_engine
+
+    # before the web stack loads: a damaged index fails in a second, a first-start build peaks lower in memory
+    engine = open_engine(config, progress=_to_stderr)
     from ui.app import serve
 
-    serve(config)
+    serve(config, engine)
     return 0
 
 

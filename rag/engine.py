@@ -54,6 +54,21 @@ def build_index(config: Config, embedder: Embedder | None = None,
     return BuildReport(len(index.docs), len(index.chunks), embedded, reused, loaded.skipped, seconds, path)
 
 
+def open_engine(config: Config, progress: Callable[[str], None] | None = None) -> Engine:
+    """The engine to serve, building the index first when there is none (the app's first start) with the same
+    embedder the engine then uses: the model loads once. A damaged or mismatched index is an error
+    (IndexCorruptError, IndexMismatchError), never silently built over."""
+    try:
+        return Engine.load(config)  # reads the index before loading the model: a damaged one fails in a second
+    except IndexNotFoundError:
+        say = progress or (lambda _msg: None)
+        embedder = make_embedder(config)
+        say(f"no index at {config.index_dir}: building it from {config.docs_dir}")
+        report = build_index(config, embedder, progress)
+        say(f"indexed {report.documents} documents, {report.passages} passages in {report.seconds:.0f} s")
+        return Engine.load(config, embedder)
+
+
 def is_follow_up(question: str) -> bool:
     """Short or pronoun-led questions lean on the previous turn ("what are its side effects?")."""
     terms = tokenize(question)

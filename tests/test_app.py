@@ -6,8 +6,6 @@ import urllib.request
 import pytest
 from gradio_client import Client
 
-from conftest import write_doc
-
 CONTRACT = {"question", "status", "answer", "sentences", "citations", "timings_ms"}
 
 
@@ -98,22 +96,3 @@ def test_without_a_password_the_staff_console_is_disabled(config, engine):
     resp = TestClient(app).get("/staff")
     assert resp.status_code == 404 and "disabled" in resp.text
 
-
-def test_a_first_start_builds_the_index_and_serves_with_one_model_load(config, tmp_path, monkeypatch):
-    from rag import engine as engine_module
-    from ui.app import open_engine
-
-    loads = []
-    real_embedder = engine_module.Embedder
-
-    def counting_embedder(*args, **kwargs):
-        loads.append(args)
-        return real_embedder(*args, **kwargs)
-
-    monkeypatch.setattr(engine_module, "Embedder", counting_embedder)
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    write_doc(docs, "nausea.md", "# Nausea\n\nAnti-nausea medicines help prevent the nausea caused by chemotherapy.\n")
-    engine = open_engine(config.replace(docs_dir=docs, index_dir=tmp_path / "index"))
-    assert len(loads) == 1  # one model for the build, the retriever and the safety classifier
-    assert engine.ask("which medicines help with nausea from chemotherapy?").status == "answered"

@@ -3,11 +3,9 @@
 It calls the engine's public entry point (Engine.ask) and renders what comes back; no retrieval here."""
 from __future__ import annotations
 
-import functools
 import html
 import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,9 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import PlainTextResponse  # noqa: E402
 
-from rag import Config, Engine, __version__, build_index  # noqa: E402
+from rag import Config, Engine, __version__  # noqa: E402
 from rag.audit import AuditLog, to_csv  # noqa: E402
-from rag.embeddings import Embedder  # noqa: E402
-from rag.engine import make_embedder  # noqa: E402
-from rag.errors import IndexNotFoundError, RagError  # noqa: E402
+from rag.errors import RagError  # noqa: E402
 
 from .render import answer_markdown, highlighted_passage, safe_url, text  # noqa: E402
 
@@ -232,32 +228,13 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     return app
 
 
-def ensure_index(config: Config, embedder: Embedder) -> None:
-    """First start: build the index with the embedder the app then serves with (the model loads once)."""
-    say = functools.partial(print, file=sys.stderr, flush=True)
-    say(f"no index at {config.index_dir}: building it from {config.docs_dir} (progress below)")
-    report = build_index(config, embedder, progress=say)
-    say(f"indexed {report.documents} documents, {report.passages} passages in {report.seconds:.0f} s")
-
-
-def open_engine(config: Config) -> Engine:
-    """The engine to serve, building the index first if there is none. A damaged or mismatched index stops the
-    start with one line (IndexCorruptError, IndexMismatchError): it is never silently built over."""
-    try:
-        return Engine.load(config)  # reads the index before loading the model: a damaged one fails in a second
-    except IndexNotFoundError:
-        embedder = make_embedder(config)
-        ensure_index(config, embedder)
-        return Engine.load(config, embedder)
-
-
-def serve(config: Config) -> None:
+def serve(config: Config, engine: Engine) -> None:
+    """Serve `engine` (from rag.engine.open_engine, which the CLI calls before this module loads the web stack)."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("bm25s", "httpx", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    engine = open_engine(config)
     app = create_app(config, engine)
     staff = f"http://{config.host}:{config.port}/staff" if staff_password(config) else "disabled (no password set)"
     print(f"patient chat: http://{config.host}:{config.port}/   staff console: {staff}", flush=True)
