@@ -337,10 +337,13 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 def _read_chunks(path: Path) -> list[Chunk]:
     chunks = []
     with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            d = json.loads(line)
-            d["sentences"] = [tuple(s) for s in d["sentences"]]
-            chunks.append(Chunk(**d))
+        for no, line in enumerate(fh, 1):
+            try:
+                d = json.loads(line)
+                d["sentences"] = [tuple(s) for s in d["sentences"]]
+                chunks.append(Chunk(**d))
+            except (ValueError, TypeError, KeyError) as err:
+                raise ValueError(f"line {no}: {err}") from None
     return chunks
 
 
