@@ -9,6 +9,7 @@ from typing import Sequence
 
 from .config import Config
 from .errors import RagError
+from .memory import limit_heap_growth
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -62,10 +63,14 @@ def _print_answer(ans) -> None:
             print(f"      - {c.section.split(' > ')[-1].lstrip('#').strip()}")
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def cmd_index(args: argparse.Namespace, config: Config) -> int:
     from .engine import build_index
 
-    report = build_index(config, progress=lambda msg: print(msg, file=sys.stderr))
+    report = build_index(config, progress=_to_stderr)
     for s in report.skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
     print(f"indexed {report.documents} documents, {report.passages} passages "
@@ -98,15 +103,20 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from .engine import open_engine
+
+    # before the web stack loads: a damaged index fails in a second, a first-start build peaks lower in memory
+    engine = open_engine(config, progress=_to_stderr)
     from ui.app import serve
 
-    serve(config)
+    serve(config, engine)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    limit_heap_growth()
     overrides = {k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__ and v is not None}
     try:
         config = Config.from_env(**overrides)

@@ -66,6 +66,9 @@ class Embedder:
                  dtype: str = "auto", batch_size: int = 16):
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its "Loading weights" bar (and the hub's) at every start
 
         self.model_dir = Path(model_path) if model_path else bundled_model_dir()
         if not self.model_dir.is_dir():

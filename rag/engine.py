@@ -12,9 +12,10 @@ from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose, fact_
 from .config import MINILM_SHA256, Config
 from .documents import load_documents, review_state
 from .embeddings import Embedder
-from .errors import IndexMismatchError, IndexNotFoundError, NoDocumentsError
+from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
 from .index import BuildReport, PassageIndex
 from .lexical import tokenize
+from .memory import release_memory
 from .retriever import Hit, Retriever
 from .triage import SafetyClassifier, load_classifier
 
@@ -42,15 +43,30 @@ def build_index(config: Config, embedder: Embedder | None = None,
         previous = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings(), embedder.dtype)
     except (IndexNotFoundError, IndexMismatchError):
         previous = None
-    except Exception as err:  # an unreadable old build is replaced, not fatal
+    except IndexCorruptError as err:  # a damaged old build is replaced, not fatal
         if progress:
-            progress(f"previous index unreadable ({err}); rebuilding from scratch")
+            progress(f"previous index damaged ({str(err).partition('; rebuild')[0]}): building a new one from scratch")
     index, embedded, reused = PassageIndex.build(loaded, embedder, config.chunk_max_tokens, config.chunk_overlap_sentences,
                                                  previous, config.hnsw_min_passages, progress=progress)
     seconds = time.perf_counter() - started
     index.manifest["build_seconds"] = round(seconds, 2)
     path = index.save(config.index_dir)
     return BuildReport(len(index.docs), len(index.chunks), embedded, reused, loaded.skipped, seconds, path)
+
+
+def open_engine(config: Config, progress: Callable[[str], None] | None = None) -> Engine:
+    """The engine to serve, building the index first when there is none (the app's first start) with the same
+    embedder the engine then uses: the model loads once. A damaged or mismatched index is an error
+    (IndexCorruptError, IndexMismatchError), never silently built over."""
+    try:
+        return Engine.load(config)  # reads the index before loading the model: a damaged one fails in a second
+    except IndexNotFoundError:
+        say = progress or (lambda _msg: None)
+        embedder = make_embedder(config)
+        say(f"no index at {config.index_dir}: building it from {config.docs_dir}")
+        report = build_index(config, embedder, progress)
+        say(f"indexed {report.documents} documents, {report.passages} passages in {report.seconds:.0f} s")
+        return Engine.load(config, embedder)
 
 
 def is_follow_up(question: str) -> bool:
@@ -85,12 +101,15 @@ class Engine:
         self.replies = safety.messages(config.care_team_phone, config.emergency_number)
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
                                    config.lexical_weight, config.coverage_weight, config.rerank_depth)
+        release_memory()  # the classifier's fit (and a first-start build) leave freed heap behind
 
     @classmethod
     def load(cls, config: Config, embedder: Embedder | None = None,
              classifier: SafetyClassifier | None = None) -> "Engine":
+        """The index first, so a missing or damaged one is reported in a second, before the model loads."""
+        index = PassageIndex.load(config.index_dir)
         embedder = embedder or make_embedder(config)
-        index = PassageIndex.load(config.index_dir, embedder.sha256, config.chunker_settings(), embedder.dtype)
+        index.check_compatible(embedder.sha256, config.chunker_settings(), embedder.dtype)
         return cls(config, index, embedder, classifier)
 
     @property

@@ -30,6 +30,11 @@ class IndexMismatchError(RagError):
     """The index on disk was built with another model or chunker settings."""
 
 
+class IndexCorruptError(RagError):
+    """An index file is missing, unreadable or disagrees with the others (a damaged disk, a half copy, an edit);
+    names the file and the rebuild command."""
+
+
 class ConfigError(RagError):
     """A configuration value (flag, environment variable) is invalid."""
 

@@ -7,11 +7,12 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import faiss
 import numpy as np
@@ -19,8 +20,9 @@ import numpy as np
 from .chunker import Chunk, chunk_document
 from .documents import LoadResult, Skipped
 from .embeddings import Embedder
-from .errors import IndexMismatchError, IndexNotFoundError, RagError
+from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 from .lexical import LexicalIndex, tokenize
+from .progress import Progress
 
 FORMAT_VERSION = 2  # 2: sentence vectors
 POINTER = "CURRENT"
@@ -95,6 +97,28 @@ def dense_texts(chunks: list[Chunk], rows: list[int]) -> tuple[list[str], list[i
     return texts, targets, bases
 
 
+EMBED_SLICE = 64  # texts per encode call: a progress step every few seconds, and still full batches
+
+
+def embed_passages(embedder: Embedder, texts: list[str], spans: list[list[tuple[int, int]]],
+                   progress: Callable[[str], None] | None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Vectors of `texts` and of the sentence spans in each, encoded longest first a slice at a time so the
+    progress shown is our own, whatever the backend: similar lengths share a slice (little padding), and the
+    largest batches run first, before the heap fragments."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    sentences: list[np.ndarray] = [np.zeros((0, embedder.dim), np.float32)] * len(texts)
+    with Progress(len(texts), "passage", progress) as bar:
+        for start in range(0, len(order), EMBED_SLICE):
+            rows = order[start:start + EMBED_SLICE]
+            vecs, per_text = embedder.encode_spans([texts[i] for i in rows], [spans[i] for i in rows])
+            vectors[rows] = vecs
+            for i, v in zip(rows, per_text):
+                sentences[i] = v
+            bar.update(len(rows))
+    return vectors, sentences
+
+
 class PassageIndex:
     """Everything retrieval reads, in memory; one folder per build, switched by an atomic pointer file."""
 
@@ -161,7 +185,7 @@ class PassageIndex:
             texts, targets, bases = dense_texts(chunks, to_embed)
             say(f"embedding {len(texts)} distinct passage texts")
             spans = [[(base + a, base + b) for a, b in chunks[row].body_sentence_spans()] for row, base in bases]
-            unique, unique_sentences = embedder.encode_spans(texts, spans, show_progress=progress is not None)
+            unique, unique_sentences = embed_passages(embedder, texts, spans, progress)
             vectors[to_embed] = unique[targets]
             for row, t in zip(to_embed, targets):
                 same = len(unique_sentences[t]) == len(chunks[row].sentences)  # a shared body split alike
@@ -232,37 +256,32 @@ class PassageIndex:
     @classmethod
     def load(cls, index_dir: Path, expect_model_sha256: str | None = None,
              expect_chunker: dict[str, int] | None = None, expect_dtype: str | None = None) -> "PassageIndex":
+        """Read every file of the current build and check they agree. A missing, unreadable or inconsistent file is
+        an IndexCorruptError naming it (never a traceback out of json, numpy, faiss or bm25s); another model or
+        chunker is an IndexMismatchError. Needs no model: a damaged index is reported before the model loads."""
         index_dir = Path(index_dir)
         build = current_build(index_dir)
-        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
-        rebuild = f"rebuild it with: python -m rag index --index {index_dir}"
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexMismatchError(f"{index_dir}: index format {manifest.get('format_version')} is not {FORMAT_VERSION}; {rebuild}")
-        if expect_dtype and manifest.get("model_dtype") != expect_dtype:
-            raise IndexMismatchError(f"{index_dir}: index was built with model precision {manifest.get('model_dtype')}, "
-                                     f"not {expect_dtype} (RAG_MODEL_DTYPE); {rebuild}")
-        if expect_model_sha256 and manifest.get("model_sha256") != expect_model_sha256:
-            raise IndexMismatchError(
-                f"{index_dir}: index was built with model {manifest.get('model_id')} (sha256 {str(manifest.get('model_sha256'))[:12]}…), "
-                f"not the configured model (sha256 {expect_model_sha256[:12]}…); {rebuild}")
-        if expect_chunker and manifest.get("chunker") != expect_chunker:
-            raise IndexMismatchError(
-                f"{index_dir}: index was built with chunker settings {manifest.get('chunker')}, not {expect_chunker}; {rebuild}")
-        chunks = []
-        with open(build / "passages.jsonl", encoding="utf-8") as fh:
-            for line in fh:
-                d = json.loads(line)
-                d["sentences"] = [tuple(s) for s in d["sentences"]]
-                chunks.append(Chunk(**d))
-        docs = {k: DocInfo(**v) for k, v in json.loads((build / "documents.json").read_text(encoding="utf-8")).items()}
-        vectors = np.load(build / "vectors.npy")
-        return cls(chunks, vectors, docs, LexicalIndex.load(build / "bm25"), manifest,
-                   faiss.read_index(str(build / "index.faiss")), build,
-                   np.load(build / "sentence_vectors.npy"), np.load(build / "sentence_start.npy"))
+        manifest = _read(build / "manifest.json", _read_manifest, index_dir)
+        check_manifest(index_dir, manifest, expect_model_sha256, expect_chunker, expect_dtype)
+        chunks = _read(build / "passages.jsonl", _read_chunks, index_dir)
+        docs = _read(build / "documents.json", _read_docs, index_dir)
+        vectors = _read(build / "vectors.npy", _read_vectors, index_dir)
+        lexical = _read(build / "bm25", LexicalIndex.load, index_dir)
+        faiss_index = _read(build / "index.faiss", lambda path: faiss.read_index(str(path)), index_dir)
+        sentence_vectors = _read(build / "sentence_vectors.npy", _read_sentence_vectors, index_dir)
+        sentence_start = _read(build / "sentence_start.npy", _read_sentence_start, index_dir)
+        _check_agreement(build, index_dir, manifest, chunks, docs, vectors, lexical, faiss_index)
+        _check_sentences(build, index_dir, chunks, vectors, sentence_vectors, sentence_start)
+        return cls(chunks, vectors, docs, lexical, manifest, faiss_index, build, sentence_vectors, sentence_start)
 
     def passage_sentence_vectors(self, row: int) -> np.ndarray:
         """The vectors of passage `row`'s sentences, in the order of its `sentences` spans."""
         return self.sentence_vectors[self.sentence_start[row]:self.sentence_start[row + 1]]
+
+    def check_compatible(self, model_sha256: str | None, chunker: dict[str, int] | None, dtype: str | None) -> None:
+        """IndexMismatchError unless this index was built with this model, precision and chunker settings."""
+        if self.path is not None:
+            check_manifest(self.path.parent, self.manifest, model_sha256, chunker, dtype)
 
     @functools.cached_property
     def terms(self) -> list[frozenset[str]]:
@@ -274,14 +293,154 @@ class PassageIndex:
         return hashlib.sha256(json.dumps(self.manifest, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def rebuild_hint(index_dir: Path) -> str:
+    return f"rebuild it with: python -m rag index --index {index_dir}"
+
+
 def current_build(index_dir: Path) -> Path:
+    """The build folder CURRENT names. No pointer means no index; a pointer that is unreadable or names no
+    existing build is damage (a half copy, a deleted folder), reported as such and never silently built over."""
     pointer = Path(index_dir) / POINTER
     if not pointer.is_file():
         raise IndexNotFoundError(f"{index_dir}: no index found; build one with: python -m rag index --index {index_dir}")
-    build = Path(index_dir) / pointer.read_text(encoding="utf-8").strip()
-    if not (build / "manifest.json").is_file():
-        raise IndexNotFoundError(f"{build}: index files are missing; rebuild with: python -m rag index --index {index_dir}")
+    name = _read(pointer, lambda path: path.read_text(encoding="utf-8").strip(), index_dir)
+    if not name.startswith("build-") or not name.isprintable() or "/" in name or "\\" in name:
+        raise IndexCorruptError(f"{pointer}: does not name a build folder ({name[:40]!r}); {rebuild_hint(index_dir)}")
+    build = Path(index_dir) / name
+    if not build.is_dir():
+        raise IndexCorruptError(f"{pointer}: names {name}, which does not exist; {rebuild_hint(index_dir)}")
     return build
+
+
+def check_manifest(index_dir: Path, manifest: dict[str, Any], model_sha256: str | None = None,
+                   chunker: dict[str, int] | None = None, dtype: str | None = None) -> None:
+    rebuild = rebuild_hint(index_dir)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(f"{index_dir}: index format {manifest.get('format_version')} is not {FORMAT_VERSION}; {rebuild}")
+    if dtype and manifest.get("model_dtype") != dtype:
+        raise IndexMismatchError(f"{index_dir}: index was built with model precision {manifest.get('model_dtype')}, "
+                                 f"not {dtype} (RAG_MODEL_DTYPE); {rebuild}")
+    if model_sha256 and manifest.get("model_sha256") != model_sha256:
+        raise IndexMismatchError(
+            f"{index_dir}: index was built with model {manifest.get('model_id')} (sha256 {str(manifest.get('model_sha256'))[:12]}…), "
+            f"not the configured model (sha256 {model_sha256[:12]}…); {rebuild}")
+    if chunker and manifest.get("chunker") != chunker:
+        raise IndexMismatchError(
+            f"{index_dir}: index was built with chunker settings {manifest.get('chunker')}, not {chunker}; {rebuild}")
+
+
+# ---- reading one build's files ----------------------------------------------------------------------------
+T = TypeVar("T")
+
+
+def _read(path: Path, reader: Callable[[Path], T], index_dir: Path) -> T:
+    """`reader(path)`, with any failure turned into one line naming the file (for bm25/, the file inside)."""
+    if not path.exists():
+        raise IndexCorruptError(f"{path}: missing; {rebuild_hint(index_dir)}")
+    try:
+        return reader(path)
+    except Exception as err:  # json, numpy, faiss (RuntimeError), bm25s, a wrong shape: all mean a damaged file
+        culprit = Path(err.filename) if isinstance(err, FileNotFoundError) and err.filename else _culprit(path)
+        problem = "missing" if isinstance(err, FileNotFoundError) else f"unreadable ({_brief(err)})"
+        raise IndexCorruptError(f"{culprit}: {problem}; {rebuild_hint(index_dir)}") from None
+
+
+def _culprit(path: Path) -> Path:
+    """In a folder of files read together (bm25/), the first that fails on its own; else the path itself."""
+    if not path.is_dir():
+        return path
+    for part in sorted(path.iterdir()):
+        try:
+            json.loads(part.read_text(encoding="utf-8")) if part.suffix == ".json" else np.load(part)
+        except Exception:
+            return part
+    return path
+
+
+def _brief(err: Exception) -> str:
+    """The gist of a library's error on one short line (faiss prefixes the C++ function and source line)."""
+    text = " ".join(str(err).split())
+    text = re.sub(r"^Error in .*? at \S+:\d+: (?:Error: )?", "", text)
+    text = text.split(". ")[0]
+    return f"{type(err).__name__}: {text[:120]}" if text else type(err).__name__
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(manifest, dict):
+        raise ValueError("not a JSON object")
+    return manifest
+
+
+def _read_chunks(path: Path) -> list[Chunk]:
+    chunks = []
+    with open(path, encoding="utf-8") as fh:
+        for no, line in enumerate(fh, 1):
+            try:
+                d = json.loads(line)
+                d["sentences"] = [tuple(s) for s in d["sentences"]]
+                chunks.append(Chunk(**d))
+            except (ValueError, TypeError, KeyError) as err:
+                raise ValueError(f"line {no}: {err}") from None
+    return chunks
+
+
+def _read_docs(path: Path) -> dict[str, DocInfo]:
+    return {k: DocInfo(**v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
+
+
+def _read_vectors(path: Path) -> np.ndarray:
+    vectors = np.load(path, allow_pickle=False)
+    if vectors.ndim != 2 or vectors.dtype != np.float32:
+        raise ValueError(f"expected a float32 matrix, found {vectors.dtype} of shape {vectors.shape}")
+    return vectors
+
+
+def _read_sentence_vectors(path: Path) -> np.ndarray:
+    vectors = np.load(path, allow_pickle=False)
+    if vectors.ndim != 2 or vectors.dtype != np.float16:
+        raise ValueError(f"expected a float16 matrix, found {vectors.dtype} of shape {vectors.shape}")
+    return vectors
+
+
+def _read_sentence_start(path: Path) -> np.ndarray:
+    start = np.load(path, allow_pickle=False)
+    if start.ndim != 1 or start.dtype.kind != "i":
+        raise ValueError(f"expected a vector of integers, found {start.dtype} of shape {start.shape}")
+    return start
+
+
+def _check_sentences(build: Path, index_dir: Path, chunks: list[Chunk], vectors: np.ndarray,
+                     sentence_vectors: np.ndarray, sentence_start: np.ndarray) -> None:
+    """One sentence vector per sentence of every passage, in passage order."""
+    counts = np.array([len(c.sentences) for c in chunks])
+    ok = (len(sentence_start) == len(chunks) + 1 and np.array_equal(np.diff(sentence_start), counts)
+          and sentence_start[0] == 0 and sentence_start[-1] == len(sentence_vectors)
+          and (not len(sentence_vectors) or sentence_vectors.shape[1] == vectors.shape[1]))
+    if not ok:
+        raise IndexCorruptError(f"{build}: files disagree (sentence_start.npy / sentence_vectors.npy do not match "
+                                f"the {len(chunks)} passages of passages.jsonl); {rebuild_hint(index_dir)}")
+
+
+def _check_agreement(build: Path, index_dir: Path, manifest: dict[str, Any], chunks: list[Chunk],
+                     docs: dict[str, DocInfo], vectors: np.ndarray, lexical: LexicalIndex,
+                     faiss_index: faiss.Index) -> None:
+    """The files of one build describe the same passages; a mix of builds or a half-written file shows here."""
+    counts = {"passages.jsonl": len(chunks), "vectors.npy": len(vectors), "index.faiss": int(faiss_index.ntotal),
+              "bm25/": lexical.n_docs}
+    stated = manifest.get("counts", {}).get("passages") if isinstance(manifest.get("counts"), dict) else None
+    if stated is not None:
+        counts["manifest.json"] = stated
+    problems = []
+    if len(set(counts.values())) > 1:
+        problems.append("passage counts " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+    if faiss_index.d != vectors.shape[1]:
+        problems.append(f"index.faiss has {faiss_index.d} dimensions, vectors.npy {vectors.shape[1]}")
+    unknown = sorted({c.doc_id for c in chunks} - set(docs))
+    if unknown:
+        problems.append(f"passages.jsonl cites {len(unknown)} documents missing from documents.json ({unknown[0]}…)")
+    if problems:
+        raise IndexCorruptError(f"{build}: files disagree ({'; '.join(problems)}); {rebuild_hint(index_dir)}")
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -129,5 +129,15 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, folder: Path) -> "LexicalIndex":
+        """ValueError when the files load but do not fit together (bm25s would fail later, on a question)."""
         df = json.loads((Path(folder) / "df.json").read_text(encoding="utf-8"))
-        return cls(bm25s.BM25.load(str(folder), show_progress=False), df)
+        if not isinstance(df, dict):
+            raise ValueError("df.json is not a JSON object")
+        index = cls(bm25s.BM25.load(str(folder), show_progress=False), df)
+        s = index.bm25.scores
+        indptr, indices, n_data = np.asarray(s["indptr"]), np.asarray(s["indices"]), len(s["data"])
+        if (len(indptr) == 0 or int(indptr[-1]) != n_data or len(indices) != n_data
+                or max(index.vocab.values(), default=-1) >= len(indptr)
+                or (n_data and int(indices.max()) >= index.n_docs)):
+            raise ValueError("its score matrix, vocabulary and document count do not fit together")
+        return index

@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import Config, Engine, build_index
@@ -52,6 +53,26 @@ def built(config, embedder):
 @pytest.fixture(scope="session")
 def engine(config, embedder, built) -> Engine:
     return Engine.load(config, embedder)
+
+
+@pytest.fixture()
+def index_copy(config, built, tmp_path) -> Path:
+    """A private copy of the session's fixture index (e.g. to damage); its build folder is `current_build(copy)`."""
+    dest = tmp_path / "index"
+    shutil.copytree(config.index_dir, dest)
+    return dest
+
+
+def overwrite_with_garbage(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(9).integers(0, 256, max(path.stat().st_size, 64), dtype=np.uint8).tobytes())
+
+
+def assert_one_actionable_line(err: str, index_dir: Path, names: str) -> None:
+    """What a damaged index must produce: one `error:` line naming the file and the rebuild command."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert names in lines[0] and f"python -m rag index --index {index_dir}" in lines[0]
+    assert "Traceback" not in err
 
 
 def write_doc(folder: Path, name: str, body: str = "# Topic\n\nSome text about a topic. It has two sentences.\n",

@@ -95,3 +95,4 @@ def test_without_a_password_the_staff_console_is_disabled(config, engine):
     app = create_app(config.replace(staff_password=None, staff_password_file=None), engine)
     resp = TestClient(app).get("/staff")
     assert resp.status_code == 404 and "disabled" in resp.text
+

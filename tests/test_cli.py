@@ -3,11 +3,14 @@ import json
 import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+
+from conftest import ROOT, assert_one_actionable_line, free_port, overwrite_with_garbage
+from rag.index import current_build
 
 
-def rag(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+def rag(*args, cwd=ROOT, timeout=300):
+    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def test_ask_json_prints_the_contract(config, built):
@@ -25,9 +28,11 @@ def test_ask_questions_file_streams_one_object_per_line(config, built, tmp_path)
     assert [l["status"] for l in lines] == ["answered", "no_answer"]
 
 
-def test_ask_prints_a_readable_answer_with_sources(config, built):
+def test_ask_prints_a_readable_answer_with_sources_and_nothing_else(config, built):
     out = rag("ask", "what is daratumumab?", "--index", str(config.index_dir))
     assert "Sources:" in out.stdout and "[1]" in out.stdout and "https://www.cancer.gov/" in out.stdout
+    # no loading bars or library chatter: stderr is for real warnings only
+    assert [line for line in out.stderr.splitlines() if "warning" not in line.lower()] == []
 
 
 def test_errors_are_one_line_without_a_traceback(tmp_path):
@@ -48,3 +53,17 @@ def test_index_reports_skipped_files_and_counts(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "broken.md: invalid YAML" in out.stderr
     assert "indexed 1 documents" in out.stdout and "1 skipped" in out.stdout
+    # progress in a log: plain lines (no bar redraws), and none of the model loader's bars
+    assert "embedded 1 passage in" in out.stderr and "\r" not in out.stderr and "Loading" not in out.stderr
+
+
+@pytest.mark.parametrize("command", ["ask", "eval", "serve"])
+def test_a_damaged_index_stops_every_command_with_one_line(index_copy, tmp_path, command):
+    overwrite_with_garbage(current_build(index_copy) / "index.faiss")
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "what is melanoma?", "kind": "non_medical"}\n')
+    args = {"ask": ["what is melanoma?"], "eval": ["--questions", str(questions), "--out", str(tmp_path / "out")],
+            "serve": ["--port", str(free_port())]}[command]
+    out = rag(command, *args, "--index", str(index_copy), timeout=120)  # serve exits: it does not start half-broken
+    assert out.returncode == 2 and out.stdout == ""
+    assert_one_actionable_line(out.stderr, index_copy, str(current_build(index_copy) / "index.faiss"))

@@ -1,7 +1,9 @@
 """The engine's one entry point: ask(question, history) -> Answer with the public JSON contract."""
 import pytest
 
-from rag.engine import is_follow_up, retrieval_query
+from conftest import write_doc
+from rag import engine as engine_module
+from rag.engine import is_follow_up, open_engine, retrieval_query
 
 CONTRACT = {"question", "status", "answer", "sentences", "citations", "timings_ms"}
 CITATION = {"n", "doc_id", "title", "url", "section", "quote", "passage_id", "score", "last_reviewed", "review_overdue"}
@@ -76,3 +78,20 @@ def test_the_classifier_refuses_an_absent_aspect_even_when_retrieval_finds_the_t
     assert refused.status == "no_answer" and refused.reason == "out_of_scope"
     assert refused.safety["classifier"]["out_of_scope_score"] >= loose.out_of_scope_threshold
     assert loose.ask("how is melanoma treated").status == "answered"
+
+
+def test_a_first_start_builds_the_index_and_serves_with_one_model_load(config, tmp_path, monkeypatch):
+    loads = []
+    real_embedder = engine_module.Embedder
+
+    def counting_embedder(*args, **kwargs):
+        loads.append(args)
+        return real_embedder(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "Embedder", counting_embedder)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_doc(docs, "nausea.md", "# Nausea\n\nAnti-nausea medicines help prevent the nausea caused by chemotherapy.\n")
+    engine = open_engine(config.replace(docs_dir=docs, index_dir=tmp_path / "index"))
+    assert len(loads) == 1  # one model for the build, the retriever and the safety classifier
+    assert engine.ask("which medicines help with nausea from chemotherapy?").status == "answered"

@@ -4,13 +4,17 @@ import subprocess
 import sys
 import time
 
+from pathlib import Path
+
+import faiss
 import numpy as np
 import pytest
 
-from conftest import ROOT, copy_fixture_docs, write_doc
+from conftest import ROOT, assert_one_actionable_line, copy_fixture_docs, overwrite_with_garbage, write_doc
 from rag import Config, build_index
 from rag.errors import IndexMismatchError, IndexNotFoundError
-from rag.index import PassageIndex
+from rag.index import PassageIndex, current_build, make_faiss_index
+from rag.lexical import LexicalIndex, tokenize
 
 
 def test_a_build_writes_faiss_passages_and_a_manifest(built, config, engine):
@@ -134,3 +138,77 @@ def test_a_rebuild_reuses_the_sentence_vectors_of_unchanged_documents(small_corp
     after = PassageIndex.load(cfg.index_dir)
     assert np.array_equal(before.sentence_start, after.sentence_start)
     assert np.array_equal(before.sentence_vectors, after.sentence_vectors)
+
+
+# ---- a damaged index: one line naming the file and the rebuild command, exit code 2 ---------------------------
+INDEX_FILES = ["manifest.json", "documents.json", "passages.jsonl", "index.faiss", "vectors.npy",
+               "sentence_vectors.npy", "sentence_start.npy",
+               "bm25/params.index.json", "bm25/vocab.index.json", "bm25/df.json", "bm25/data.csc.index.npy",
+               "bm25/indices.csc.index.npy", "bm25/indptr.csc.index.npy"]
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def one_passage_short(build, name):
+    """Rewrite one file of the build, valid on its own, describing one passage fewer than the others."""
+    index = PassageIndex.load(build.parent)
+    if name == "vectors.npy":
+        np.save(build / name, index.vectors[:-1])
+    elif name == "sentence_vectors.npy":
+        np.save(build / name, index.sentence_vectors[:-1])
+    elif name == "passages.jsonl":
+        lines = (build / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        (build / name).write_text("".join(lines[:-1]), encoding="utf-8")
+    elif name == "index.faiss":
+        faiss.write_index(make_faiss_index(index.vectors[:-1], 10**9), str(build / name))
+    elif name == "bm25/":
+        LexicalIndex.build([tokenize(c.embed_text) for c in index.chunks[:-1]]).save(build / "bm25")
+
+
+DAMAGE = ([(name, how) for name in INDEX_FILES for how in (overwrite_with_garbage, truncate, Path.unlink)]
+          + [(name, one_passage_short) for name in ("vectors.npy", "sentence_vectors.npy", "passages.jsonl",
+                                                    "index.faiss", "bm25/")])
+
+
+def ask_exit_code_and_stderr(index_dir, capsys):
+    from rag.cli import main
+
+    code = main(["ask", "what is melanoma?", "--index", str(index_dir)])
+    out, err = capsys.readouterr()
+    assert out == ""
+    return code, err
+
+
+@pytest.mark.parametrize("name,damage", DAMAGE, ids=[f"{n}-{d.__name__}" for n, d in DAMAGE])
+def test_a_damaged_index_file_is_one_line_naming_it_and_the_rebuild_command(index_copy, capsys, name, damage):
+    build = current_build(index_copy)
+    if damage is one_passage_short:
+        damage(build, name)
+    else:
+        damage(build / name)
+    code, err = ask_exit_code_and_stderr(index_copy, capsys)
+    assert code == 2
+    assert_one_actionable_line(err, index_copy, str(build / name) if damage is not one_passage_short else name)
+    if damage is one_passage_short:
+        assert "files disagree" in err
+
+
+@pytest.mark.parametrize("pointer", [b"build-20000101T000000-000000\n", b"\xff\xfe\x00\x81garbage", b"", b"../elsewhere\n"],
+                         ids=["names-a-missing-build", "garbage", "empty", "outside-the-folder"])
+def test_a_current_pointer_to_no_build_is_damage_not_a_missing_index(index_copy, capsys, pointer):
+    (index_copy / "CURRENT").write_bytes(pointer)
+    code, err = ask_exit_code_and_stderr(index_copy, capsys)
+    assert code == 2 and "no index found" not in err
+    assert_one_actionable_line(err, index_copy, str(index_copy / "CURRENT"))
+
+
+def test_rag_index_replaces_a_damaged_index(small_corpus, embedder):
+    cfg, first = small_corpus
+    overwrite_with_garbage(current_build(cfg.index_dir) / "vectors.npy")
+    said = []
+    again = build_index(cfg, embedder, progress=said.append)
+    assert any("previous index damaged" in line and "vectors.npy" in line for line in said)
+    assert (again.embedded, again.passages) == (first.passages, first.passages)
+    assert len(PassageIndex.load(cfg.index_dir).chunks) == first.passages

@@ -17,9 +17,9 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import PlainTextResponse  # noqa: E402
 
-from rag import Config, Engine, __version__, build_index  # noqa: E402
+from rag import Config, Engine, __version__  # noqa: E402
 from rag.audit import AuditLog, to_csv  # noqa: E402
-from rag.errors import IndexNotFoundError, RagError  # noqa: E402
+from rag.errors import RagError  # noqa: E402
 
 from .render import answer_markdown, highlighted_passage, safe_url, text  # noqa: E402
 
@@ -228,26 +228,13 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     return app
 
 
-def ensure_index(config: Config) -> None:
-    try:
-        Engine.load(config)
-    except IndexNotFoundError:
-        print(f"no index at {config.index_dir}: building it from {config.docs_dir} (about a minute)…", flush=True)
-        report = build_index(config)
-        print(f"indexed {report.documents} documents, {report.passages} passages in {report.seconds:.0f} s", flush=True)
-
-
-def serve(config: Config) -> None:
+def serve(config: Config, engine: Engine) -> None:
+    """Serve `engine` (from rag.engine.open_engine, which the CLI calls before this module loads the web stack)."""
     import uvicorn
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("bm25s", "httpx", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
-        engine = Engine.load(config)
-    except IndexNotFoundError:
-        ensure_index(config)
-        engine = Engine.load(config)
     app = create_app(config, engine)
     staff = f"http://{config.host}:{config.port}/staff" if staff_password(config) else "disabled (no password set)"
     print(f"patient chat: http://{config.host}:{config.port}/   staff console: {staff}", flush=True)
