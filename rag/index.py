@@ -214,7 +214,7 @@ class PassageIndex:
             raise IndexMismatchError(f"{index_dir}: index format {manifest.get('format_version')} is not {FORMAT_VERSION}; {rebuild}")
         if expect_dtype and manifest.get("model_dtype") != expect_dtype:
             raise IndexMismatchError(f"{index_dir}: index was built with model precision {manifest.get('model_dtype')}, "
-                                     f"not {expect_dtype} (RAG_MODEL_DTYPE); {rebuild}")
+                                     f"not {expect_dtype} (RAG_MODEL_DTYPE, RAG_EMBED_BACKEND); {rebuild}")
         if expect_model_sha256 and manifest.get("model_sha256") != expect_model_sha256:
             raise IndexMismatchError(
                 f"{index_dir}: index was built with model {manifest.get('model_id')} (sha256 {str(manifest.get('model_sha256'))[:12]}…), "
