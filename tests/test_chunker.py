@@ -45,10 +45,15 @@ def test_no_passage_cuts_a_sentence(myeloma):
 
 @pytest.mark.parametrize("max_tokens", [96, 200, 256])
 def test_no_passage_is_truncated_by_the_model(embedder, max_tokens):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(embedder.model_dir / "tokenizer.json"))  # the model's own, untruncated
+    tokenizer.no_truncation()
+    tokenizer.no_padding()  # the file pads to 128
     docs = load_documents(SEEDS).documents[:20]
     for doc in docs:
         for c in chunk_document(doc, embedder.count_tokens, max_tokens, 1):
-            n = len(embedder.model.tokenizer(c.embed_text)["input_ids"])  # with [CLS]/[SEP]
+            n = len(tokenizer.encode(c.embed_text).ids)  # with [CLS]/[SEP]
             assert n <= min(max_tokens, embedder.max_seq_length), (c.passage_id, n)
 
 

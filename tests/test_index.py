@@ -69,6 +69,13 @@ def test_loading_an_index_built_with_other_chunker_settings_says_how_to_rebuild(
         PassageIndex.load(cfg.index_dir, expect_model_sha256="0" * 64)
 
 
+def test_an_index_answers_only_a_model_of_the_same_numerics(built, config, embedder):
+    assert PassageIndex.load(config.index_dir, expect_dtype="float32").manifest["model_id"] == embedder.model_id
+    for other in ("int8", "onnx-int8"):  # PyTorch's and ONNX Runtime's int8 differ from each other and from float32
+        with pytest.raises(IndexMismatchError, match=f"precision float32, not {other} .*RAG_EMBED_BACKEND"):
+            PassageIndex.load(config.index_dir, expect_dtype=other)
+
+
 def test_a_missing_index_says_how_to_build_one(tmp_path):
     with pytest.raises(IndexNotFoundError, match="python -m rag index"):
         PassageIndex.load(tmp_path)
