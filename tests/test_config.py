@@ -22,3 +22,9 @@ def test_environment_overrides_defaults_and_flags_override_environment():
 def test_a_bad_value_names_the_variable():
     with pytest.raises(ConfigError, match="RAG_TOP_K"):
         Config.from_env({"RAG_TOP_K": "many"})
+
+
+def test_the_embedding_backend_is_set_by_environment():
+    assert (Config().embed_backend, Config().model_dtype, Config().onnx_dir) == ("auto", "auto", Path("models/onnx"))
+    cfg = Config.from_env({"RAG_EMBED_BACKEND": "torch", "RAG_ONNX_DIR": "/srv/onnx", "RAG_EMBED_THREADS": "1"})
+    assert (cfg.embed_backend, cfg.onnx_dir, cfg.embed_threads) == ("torch", Path("/srv/onnx"), 1)
