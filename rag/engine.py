@@ -12,7 +12,7 @@ from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose, fact_
 from .config import MINILM_SHA256, Config
 from .documents import load_documents, review_state
 from .embeddings import Embedder
-from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError
+from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError, RagError
 from .index import BuildReport, PassageIndex
 from .lexical import tokenize
 from .memory import release_memory
@@ -63,11 +63,42 @@ def open_engine(config: Config, progress: Callable[[str], None] | None = None) -
         return Engine.load(config)  # reads the index before loading the model: a damaged one fails in a second
     except IndexNotFoundError:
         say = progress or (lambda _msg: None)
-        embedder = make_embedder(config)
         say(f"no index at {config.index_dir}: building it from {config.docs_dir}")
-        report = build_index(config, embedder, progress)
+        report = build_in_child(config, progress)
         say(f"indexed {report.documents} documents, {report.passages} passages in {report.seconds:.0f} s")
-        return Engine.load(config, embedder)
+        return Engine.load(config)
+
+
+def _build_child(config: Config, progress: Callable[[str], None] | None, conn: Any) -> None:
+    try:
+        conn.send(("ok", build_index(config, progress=progress)))
+    except BaseException as err:  # reported to the parent, which raises it there
+        conn.send(("error", err if isinstance(err, RagError) else RagError(f"building the index failed: {err}")))
+    finally:
+        conn.close()
+
+
+def build_in_child(config: Config, progress: Callable[[str], None] | None = None) -> BuildReport:
+    """Build the index in a forked child process, so the build's working memory (model activations, the
+    allocator's arenas) is returned to the system when it ends and the server that follows stays small."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_build_child, args=(config, progress, child))
+    proc.start()
+    child.close()
+    try:
+        kind, value = parent.recv()
+    except EOFError:
+        proc.join()
+        raise RagError(f"building the index failed (the build process ended with code {proc.exitcode}); "
+                       f"try: python -m rag index --index {config.index_dir} --docs {config.docs_dir}") from None
+    finally:
+        proc.join()
+    if kind == "error":
+        raise value
+    return value
 
 
 def is_follow_up(question: str) -> bool:

@@ -80,7 +80,7 @@ def test_the_classifier_refuses_an_absent_aspect_even_when_retrieval_finds_the_t
     assert loose.ask("how is melanoma treated").status == "answered"
 
 
-def test_a_first_start_builds_the_index_and_serves_with_one_model_load(config, tmp_path, monkeypatch):
+def test_a_first_start_builds_the_index_in_a_child_process_and_serves_with_one_model_load(config, tmp_path, monkeypatch):
     loads = []
     real_embedder = engine_module.Embedder
 
@@ -93,5 +93,17 @@ def test_a_first_start_builds_the_index_and_serves_with_one_model_load(config, t
     docs.mkdir()
     write_doc(docs, "nausea.md", "# Nausea\n\nAnti-nausea medicines help prevent the nausea caused by chemotherapy.\n")
     engine = open_engine(config.replace(docs_dir=docs, index_dir=tmp_path / "index"))
-    assert len(loads) == 1  # one model for the build, the retriever and the safety classifier
+    # the build ran in a child process (its memory returned when it ended); the server loads the model once,
+    # for the retriever and the safety classifier
+    assert len(loads) == 1 and (tmp_path / "index" / "CURRENT").is_file()
     assert engine.ask("which medicines help with nausea from chemotherapy?").status == "answered"
+
+
+def test_a_first_start_with_no_usable_documents_is_one_clear_error(config, tmp_path):
+    """The child's failure reaches the parent as the same specific error, not a dead process or a traceback."""
+    from rag.errors import NoDocumentsError
+
+    empty = tmp_path / "docs"
+    empty.mkdir()
+    with pytest.raises(NoDocumentsError, match="no documents found"):
+        open_engine(config.replace(docs_dir=empty, index_dir=tmp_path / "index"))
