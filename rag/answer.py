@@ -106,8 +106,6 @@ class _Candidate:
     end: int
     text: str
     score: float  # (words + meaning) x closeness of its passage x bonuses
-    semantic: float = 0.0  # cosine of the sentence's vector (pooled in its passage) and the question's
-    factor: float = 1.0  # closeness of its passage x bonuses
 
 
 def sentence_text(hit: Hit, span: tuple[int, int]) -> str:
@@ -177,10 +175,12 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
         heading_terms = set(tokenize(" ".join(hit.chunk.heading_path[1:]))) - set(tokenize(hit.chunk.title))
         on_topic = sum(w for g, w in zip(groups, idf) if g & heading_terms) / idf_total
         own_title = set(tokenize(hit.chunk.title))
-        meaning = (index.passage_sentence_vectors(hit.row).astype(np.float32) @ query_vector
-                   if query_vector is not None else np.zeros(len(hit.chunk.sentences)))
-        for raw, sem in zip(hit.chunk.sentences, meaning if len(meaning) == len(hit.chunk.sentences) else
-                            np.zeros(len(hit.chunk.sentences))):
+        # each sentence's closeness in meaning (its vector pooled in its passage, at index time)
+        vectors = index.passage_sentence_vectors(hit.row)
+        meaning = (vectors.astype(np.float32) @ query_vector
+                   if query_vector is not None and len(vectors) == len(hit.chunk.sentences)
+                   else np.zeros(len(hit.chunk.sentences)))
+        for raw, sem in zip(hit.chunk.sentences, meaning):
             cleaned = quotable(hit, raw)
             if cleaned is None:
                 continue
@@ -202,11 +202,10 @@ def _candidates(question: str, hits: list[Hit], index: PassageIndex, min_overlap
                     bonus += _DEFINITION_BONUS
                 if fact and fact[1].search(text):  # carries the kind of value asked for
                     bonus += _FACT_BONUS
-                out.append(_Candidate(hit, span[0], span[1], text, coverage, float(sem)))
-                out[-1].factor = rank_weight * bonus
-    # words and meaning: "live longer without the disease getting worse" finds "progression-free survival"
-    for c in out:
-        c.score = ((1.0 - semantic_weight) * c.score + semantic_weight * max(c.semantic, 0.0)) * c.factor
+                # words and meaning: "live longer without the disease getting worse" finds "progression-free
+                # survival"
+                relevance = (1.0 - semantic_weight) * coverage + semantic_weight * max(float(sem), 0.0)
+                out.append(_Candidate(hit, span[0], span[1], text, relevance * rank_weight * bonus))
     return out
 
 

@@ -96,17 +96,19 @@ class TorchEncoder:
                                     convert_to_numpy=True, show_progress_bar=progress)
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
-    def token_outputs(self, texts: Sequence[str], batch_size: int) -> list[TokenOutput]:
+    def token_outputs(self, texts: Sequence[str], batch_size: int, offsets: bool = True) -> list[TokenOutput]:
+        """offsets=False skips the second tokenization that word-piece offsets cost here (a question needs none)."""
         outputs = self.model.encode(list(texts), batch_size=batch_size, output_value=None, convert_to_numpy=False,
                                     show_progress_bar=False)
         result = []
         for text, out in zip(texts, outputs):
-            offsets = np.array(self.model.tokenizer(text, return_offsets_mapping=True, truncation=True,
-                                                    max_length=self.max_seq_length)["offset_mapping"]).reshape(-1, 2)
-            tokens = out["token_embeddings"][: len(offsets)].float().numpy()
+            spans = (np.array(self.model.tokenizer(text, return_offsets_mapping=True, truncation=True,
+                                                   max_length=self.max_seq_length)["offset_mapping"]).reshape(-1, 2)
+                     if offsets else np.zeros((0, 2), np.int64))
+            tokens = out["token_embeddings"][: int(out["attention_mask"].sum())].float().numpy()
             words = self.model.tokenizer.convert_ids_to_tokens(out["input_ids"].tolist())[: len(tokens)]
             vec = out["sentence_embedding"].float().numpy()
-            result.append((vec / (np.linalg.norm(vec) or 1.0), tokens, words, offsets))
+            result.append((vec / (np.linalg.norm(vec) or 1.0), tokens, words, spans))
         return result
 
 
@@ -179,7 +181,8 @@ class Embedder:
         items = [texts] if single else list(texts)
         sentence = np.zeros((len(items), self.dim), np.float32)
         frame = np.zeros((len(items), self.dim), np.float32)
-        for i, (vec, tokens, words, _) in enumerate(self.encoder.token_outputs(items, self.batch_size) if items else []):
+        outputs = self.encoder.token_outputs(items, self.batch_size, offsets=False) if items else []
+        for i, (vec, tokens, words, _) in enumerate(outputs):
             sentence[i] = vec
             mask = np.array([w in FRAME_WORDS for w in words[: len(tokens)]], dtype=bool)
             if mask.any():

@@ -81,7 +81,8 @@ class OnnxEncoder:
             vectors[idx] = _normalize(_mean_pool(tokens, mask))
         return vectors
 
-    def token_outputs(self, texts: Sequence[str], batch_size: int) -> list[TokenOutput]:
+    def token_outputs(self, texts: Sequence[str], batch_size: int, offsets: bool = True) -> list[TokenOutput]:
+        """offsets cost nothing here (the tokenizer gives them); the flag matches the PyTorch encoder's."""
         out: list[TokenOutput | None] = [None] * len(texts)
         for idx, tokens, mask, encodings in self._batches(texts, batch_size):
             pooled = _normalize(_mean_pool(tokens, mask))
