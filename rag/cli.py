@@ -1,4 +1,4 @@
-"""Command line: python -m rag index | ask | serve | eval | calibrate."""
+"""Command line: python -m rag index | ask | serve | eval | calibrate | import."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--docs", dest="docs_dir", type=Path, help="documents folder used if the index must be built first")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
+
+    p = sub.add_parser("import", help="convert PDF, DOCX and HTML leaflets into knowledge-base markdown files")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".pdf, .docx, .html or .htm files")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the .md files (created if missing)")
+    p.add_argument("--force", action="store_true", help="replace files that already exist in DIR")
+    p.add_argument("--url", default="", help="the leaflet's web address (http/https), shown as the source link")
+    p.add_argument("--source", default="", help="who publishes it, e.g. the clinic's name (cited with the title)")
+    p.add_argument("--audience", default="patient", help="audienceLevel (default patient)")
+    p.add_argument("--cancer-type", dest="cancer_types", action="append", metavar="TYPE",
+                   help="a cancerTypes entry (repeatable; default general)")
+    p.add_argument("--language", default="en", help="language code (default en)")
+    p.add_argument("--last-reviewed", metavar="YYYY-MM-DD", help="date of the last clinical review")
+    p.add_argument("--review-frequency", help="e.g. annually, quarterly (with --last-reviewed: overdue reviews are flagged)")
+    p.add_argument("--license", default="all rights reserved", help="license (default 'all rights reserved')")
 
     from . import evaluate  # the eval/calibrate commands live with the evaluation code
     evaluate.add_commands(sub, _common)
@@ -113,6 +127,25 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace, config: Config) -> int:
+    from .importer import LeafletMetadata, import_files
+
+    metadata = LeafletMetadata(url=args.url, source=args.source, audience=args.audience,
+                               cancer_types=args.cancer_types or ["general"], language=args.language,
+                               last_reviewed=args.last_reviewed, review_frequency=args.review_frequency,
+                               license=args.license).validate()
+
+    def show(path: Path, result: Path | Exception) -> None:
+        if isinstance(result, Exception):
+            print(f"error: {result}", file=sys.stderr, flush=True)
+        else:
+            print(f"{path} -> {result}", flush=True)
+
+    report = import_files(args.files, args.out, metadata, force=args.force, on_result=show)
+    print(f"imported {len(report.written)} of {len(args.files)} files -> {args.out}")
+    return 2 if report.failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -120,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__ and v is not None}
     try:
         config = Config.from_env(**overrides)
-        handler = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve}.get(args.command) or args.handler
+        handler = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "import": cmd_import}.get(args.command) or args.handler
         return handler(args, config)
     except RagError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -5,13 +5,17 @@ class RagError(Exception):
     """Base class: every message says what went wrong and what to do about it."""
 
 
-class DocumentError(RagError):
-    """A knowledge-base file cannot be used; names the file and the problem."""
+class FileProblem(RagError):
+    """One file's problem: the message is "<path>: <problem>", both kept for callers that list many files."""
 
     def __init__(self, path: str, problem: str):
         self.path = path
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class DocumentError(FileProblem):
+    """A knowledge-base file cannot be used; names the file and the problem."""
 
 
 class NoDocumentsError(RagError):
@@ -45,3 +49,8 @@ class QuestionFileError(RagError):
 
 class SafetyBankError(RagError):
     """A safety example file (shipped or a clinic's own) has a bad line; names the file, line and field."""
+
+
+class ConversionError(FileProblem):
+    """A file cannot be imported into the knowledge base (unreadable, encrypted, no text, unsupported, or its
+    output already exists); names the file, the problem and what to do."""

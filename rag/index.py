@@ -237,7 +237,7 @@ class PassageIndex:
             _fsync_tree(tmp)
             final = index_dir / name
             os.rename(tmp, final)
-            _atomic_write(index_dir / POINTER, name + "\n")
+            atomic_write(index_dir / POINTER, name + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -444,16 +444,24 @@ def _check_agreement(build: Path, index_dir: Path, manifest: dict[str, Any], chu
 
 
 def _write_json(path: Path, data: Any) -> None:
-    _atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False))
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str, overwrite: bool = True) -> None:
+    """Readers see the old file or the whole new one, never half of it. With overwrite=False an existing file is
+    kept and FileExistsError raised (a hard link of the finished temp file: no window for a race)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _fsync_tree(folder: Path) -> None:
