@@ -80,6 +80,7 @@ class Converted:
     """What a format's converter found in one file."""
     markdown: str
     title: str | None = None  # from the file's metadata (PDF /Title, DOCX core title, HTML og:title/<title>)
+    cover_title: str | None = None  # PDF: the first page's largest text, when the metadata has no title
     url: str | None = None  # the page's own address (HTML canonical link / og:url)
     site_name: str | None = None  # HTML og:site_name
 
@@ -153,7 +154,7 @@ def convert_file(path: Path) -> Converted:
         from .pdf_markdown import pdf_to_markdown
 
         pdf = pdf_to_markdown(path)
-        return Converted(pdf.markdown, pdf.title)
+        return Converted(pdf.markdown, pdf.title, cover_title=pdf.cover_title)
     if suffix == ".docx":
         return docx_to_markdown(path)
     return html_to_markdown(_read_html(path), path)
@@ -302,9 +303,12 @@ def _citation(title: str, source: str, last_reviewed: str | None) -> str:
 
 
 def _title(converted: Converted, body: str, path: Path) -> str:
-    """Metadata title unless it is a placeholder, else the first heading, else the file name."""
+    """Metadata title unless it is a placeholder, else a PDF's cover title, else the first heading, else the
+    file name."""
     if converted.title and not PLACEHOLDER_TITLE.match(converted.title.strip()):
         return converted.title.strip()
+    if converted.cover_title:
+        return converted.cover_title
     heading = FIRST_HEADING.search(body)
     if heading:
         return heading.group(1)

@@ -3,6 +3,7 @@
 words hyphenated at a line end are mended, and page furniture (running headers, page numbers) is dropped."""
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", 
 @dataclass
 class PdfText:
     title: str | None  # the document information /Title, if any
+    cover_title: str | None  # the largest text on the first page, when larger than the body text
     markdown: str
 
 
@@ -70,7 +72,7 @@ def pdf_to_markdown(path: Path) -> PdfText:
     furniture = _furniture(lines)
     blocks = [[ln for ln in block if id(ln) not in furniture] for block in blocks]
     levels = _heading_levels(lines, outline)
-    return PdfText(title, _assemble([b for b in blocks if b], levels, _vocabulary(lines)))
+    return PdfText(title, _cover_title(lines), _assemble([b for b in blocks if b], levels, _vocabulary(lines)))
 
 
 def _read_blocks(doc: PDFDocument) -> list[list[_Line]]:
@@ -120,13 +122,15 @@ def _key(text: str) -> str:
 
 
 def _furniture(lines: list[_Line]) -> set[int]:
-    """Running headers/footers (same text, digits aside, in a page margin on several pages) and page numbers."""
+    """Page furniture in the top and bottom margins: page numbers, running headers/footers (same text, digits
+    aside, on several pages) and small print (smaller than the body text, as on a one-page leaflet)."""
+    body = _body_size(lines)
     in_margin = [ln for ln in lines if ln.top < MARGIN_BAND or ln.top > 1 - MARGIN_BAND]
     pages: dict[str, set[int]] = {}
     for ln in in_margin:
         pages.setdefault(re.sub(r"\d+", "#", _key(ln.text)), set()).add(ln.page)
     return {id(ln) for ln in in_margin
-            if PAGE_NUMBER.match(ln.text) or len(pages[re.sub(r"\d+", "#", _key(ln.text))]) > 1}
+            if PAGE_NUMBER.match(ln.text) or ln.size < body or len(pages[re.sub(r"\d+", "#", _key(ln.text))]) > 1}
 
 
 def _heading_levels(lines: list[_Line], outline: dict[str, int]) -> dict[int, int]:
@@ -157,6 +161,19 @@ def _body_size(lines: list[_Line]) -> float:
     return weights.most_common(1)[0][0]
 
 
+def _cover_title(lines: list[_Line]) -> str | None:
+    """The first page's largest line (and the lines of that size right after it: a title set on two lines)."""
+    first_page = [ln for ln in lines if ln.page == 0 and not PAGE_NUMBER.match(ln.text)]
+    if not first_page:
+        return None
+    largest = max(ln.size for ln in first_page)
+    if largest < _body_size(lines) * HEADING_SIZE_RATIO:
+        return None
+    start = next(i for i, ln in enumerate(first_page) if ln.size == largest)
+    parts = [ln.text for ln in itertools.takewhile(lambda ln: ln.size == largest, first_page[start:])]
+    return " ".join(parts)[:HEADING_MAX_CHARS]
+
+
 def _vocabulary(lines: list[_Line]) -> set[str]:
     """Words as the document spells them elsewhere: decides between 'chemo-|therapy' and 'follow-|up'."""
     return {w.lower() for ln in lines for w in re.findall(r"\w+(?:-\w+)*", ln.text)}
@@ -171,7 +188,12 @@ def _assemble(blocks: list[list[_Line]], levels: dict[int, int], vocabulary: set
                 out[-1] = ("p", _join(out[-1][1], text, vocabulary))  # a paragraph cut by a page or column break
             else:
                 out.append((kind, text))
-    return "\n\n".join(UNMAPPED_GLYPH.sub("", text).strip() for _, text in out) + "\n"
+    return "\n\n".join(_markdown_part(kind, UNMAPPED_GLYPH.sub("", text).strip()) for kind, text in out) + "\n"
+
+
+def _markdown_part(kind: str, text: str) -> str:
+    """Text that begins with '#' (a comment in a code sample) must not become a heading."""
+    return "\\" + text if kind != "h" and text.startswith("#") else text
 
 
 def _block_parts(block: list[_Line], levels: dict[int, int], vocabulary: set[str]) -> list[tuple[str, str]]:

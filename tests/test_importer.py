@@ -181,11 +181,20 @@ def test_pdf_outline_gives_the_heading_levels(tmp_path):
     assert "\n## Things that can help\n" in body
 
 
-def test_pdf_title_from_metadata_else_first_heading(tmp_path):
+def test_pdf_title_from_metadata_else_the_largest_text_of_its_first_page(tmp_path):
     titled = import_file(make_pdf(tmp_path / "a.pdf", FATIGUE, title="Fatigue and chemotherapy"), LeafletMetadata())
-    untitled = import_file(make_pdf(tmp_path / "b.pdf", FATIGUE), LeafletMetadata())  # reportlab says "untitled"
+    cover = [("h1", "Radiotherapy"), ("h1", "A Guide for Patients"), ("h2", "What is radiotherapy?"),
+             ("p", "Radiotherapy uses high-energy rays to destroy cancer cells.")]
+    untitled = import_file(make_pdf(tmp_path / "b.pdf", cover), LeafletMetadata())  # reportlab says "untitled"
     assert titled.title == "Fatigue and chemotherapy"
-    assert untitled.title == "Managing Fatigue During Chemotherapy"
+    assert untitled.title == "Radiotherapy A Guide for Patients"
+
+
+def test_pdf_text_starting_with_a_hash_is_not_a_heading(tmp_path):
+    blocks = [("h1", "Diary"), ("p", "#1 tip: keep a symptom diary."), ("p", "Write the date on each page.")]
+    body = import_file(make_pdf(tmp_path / "diary.pdf", blocks), LeafletMetadata()).body
+    assert body.startswith("# Diary\n") and "\n\\#1 tip: keep a symptom diary.\n" in body
+    assert HEADER not in body  # small print in the top margin of a one-page leaflet
 
 
 # --- DOCX and HTML ------------------------------------------------------------------------------------------------
