@@ -169,7 +169,7 @@ def docx_to_markdown(path: Path) -> Converted:
             title = _docx_title(archive)
         with path.open("rb") as fh:
             html = mammoth.convert_to_html(fh, style_map=DOCX_STYLE_MAP).value
-    except (zipfile.BadZipFile, KeyError, ValueError, ET.ParseError):
+    except Exception:  # noqa: BLE001 - a damaged file may fail anywhere in the parser: one line, next file
         raise ConversionError(str(path), "not a readable Word .docx file (damaged, or another format renamed "
                                          ".docx): open it in Word and save it again as .docx") from None
     converted = html_to_markdown(html, path)
@@ -335,7 +335,10 @@ def output_path(doc: ImportedDocument, out_dir: Path) -> Path:
 
 def write_document(doc: ImportedDocument, target: Path, force: bool = False) -> Path:
     """Atomically (temp file + rename); an existing file is kept unless force."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConversionError(str(doc.path), f"cannot create the folder {target.parent}: {err.strerror or err}") from None
     try:
         atomic_write(target, doc.to_text(), overwrite=force)
     except FileExistsError:

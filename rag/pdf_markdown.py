@@ -16,7 +16,6 @@ from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
 from pdfminer.pdfpage import PDFPage
 from pdfminer.pdfparser import PDFParser
 from pdfminer.pdftypes import resolve1
-from pdfminer.psexceptions import PSException
 from pdfminer.utils import decode_text
 
 from .errors import ConversionError
@@ -62,7 +61,7 @@ def pdf_to_markdown(path: Path) -> PdfText:
         except PDFEncryptionError:
             raise ConversionError(str(path), "encrypted PDF that needs a password: save an unencrypted copy "
                                              "(e.g. print it to PDF) and import that") from None
-        except (PSException, ValueError, KeyError, TypeError, AttributeError) as err:
+        except Exception as err:  # noqa: BLE001 - a damaged file may fail anywhere in the parser: one line, next file
             raise ConversionError(str(path), f"not a readable PDF ({type(err).__name__}): the file is damaged "
                                              "or not a PDF; export it again") from None
     lines = [line for block in blocks for line in block]

@@ -287,9 +287,11 @@ def test_each_unreadable_file_is_one_line_and_the_others_still_import(tmp_path, 
     (tmp_path / "corrupt.docx").write_bytes(__import__("os").urandom(2048))
     (tmp_path / "empty.html").write_text("<html><head><title>x</title></head><body><nav>Home</nav></body></html>")
     (tmp_path / "old.doc").write_bytes(b"\xd0\xcf\x11\xe0 word 97")
+    (tmp_path / "damaged.pdf").write_bytes(b"%PDF-1.4\n" + __import__("os").urandom(512))
     bad = {
         encrypt(good_pdf, tmp_path / "locked.pdf"): "password",
         make_scanned_pdf(tmp_path / "scan.pdf"): "OCR",
+        tmp_path / "damaged.pdf": "not a readable PDF",
         tmp_path / "corrupt.docx": "not a readable Word",
         tmp_path / "empty.html": "no text",
         tmp_path / "old.doc": "save it as .docx",
@@ -302,7 +304,7 @@ def test_each_unreadable_file_is_one_line_and_the_others_still_import(tmp_path, 
     for (path, says), line in zip(bad.items(), lines):
         assert line.startswith(f"error: {path}: ") and says in line, line
     assert "Traceback" not in err
-    assert f"imported 2 of 8 files -> {tmp_path / 'kb'}" in stdout
+    assert f"imported 2 of 9 files -> {tmp_path / 'kb'}" in stdout
     assert len(list((tmp_path / "kb").glob("*.md"))) == 2
 
 
