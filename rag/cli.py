@@ -40,19 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
 
+    from .importer import LeafletMetadata  # its defaults are the flags' defaults
+
+    defaults = LeafletMetadata()
     p = sub.add_parser("import", help="convert PDF, DOCX and HTML leaflets into knowledge-base markdown files")
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help=".pdf, .docx, .html or .htm files")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the .md files (created if missing)")
     p.add_argument("--force", action="store_true", help="replace files that already exist in DIR")
-    p.add_argument("--url", default="", help="the leaflet's web address (http/https), shown as the source link")
-    p.add_argument("--source", default="", help="who publishes it, e.g. the clinic's name (cited with the title)")
-    p.add_argument("--audience", default="patient", help="audienceLevel (default patient)")
+    p.add_argument("--url", help="the leaflet's web address (http/https), shown as the source link")
+    p.add_argument("--source", help="who publishes it, e.g. the clinic's name (cited with the title)")
+    p.add_argument("--audience", help=f"audienceLevel (default {defaults.audience})")
     p.add_argument("--cancer-type", dest="cancer_types", action="append", metavar="TYPE",
-                   help="a cancerTypes entry (repeatable; default general)")
-    p.add_argument("--language", default="en", help="language code (default en)")
+                   help=f"a cancerTypes entry (repeatable; default {', '.join(defaults.cancer_types)})")
+    p.add_argument("--language", help=f"language code (default {defaults.language})")
     p.add_argument("--last-reviewed", metavar="YYYY-MM-DD", help="date of the last clinical review")
     p.add_argument("--review-frequency", help="e.g. annually, quarterly (with --last-reviewed: overdue reviews are flagged)")
-    p.add_argument("--license", default="all rights reserved", help="license (default 'all rights reserved')")
+    p.add_argument("--license", help=f"license (default '{defaults.license}')")
 
     from . import evaluate  # the eval/calibrate commands live with the evaluation code
     evaluate.add_commands(sub, _common)
@@ -130,10 +133,9 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 def cmd_import(args: argparse.Namespace, config: Config) -> int:
     from .importer import LeafletMetadata, import_files
 
-    metadata = LeafletMetadata(url=args.url, source=args.source, audience=args.audience,
-                               cancer_types=args.cancer_types or ["general"], language=args.language,
-                               last_reviewed=args.last_reviewed, review_frequency=args.review_frequency,
-                               license=args.license).validate()
+    given = {name: getattr(args, name) for name in ("url", "source", "audience", "cancer_types", "language",
+                                                    "last_reviewed", "review_frequency", "license")}
+    metadata = LeafletMetadata(**{k: v for k, v in given.items() if v is not None}).validate()
 
     def show(path: Path, result: Path | Exception) -> None:
         if isinstance(result, Exception):

@@ -63,13 +63,8 @@ class LeafletMetadata:
         """Flag values the index or the app would silently misread are refused before any file is written."""
         if self.url and not _is_web_address(self.url):
             raise ConfigError(f"--url: expected an http(s) address such as https://clinic.example/leaflets/x, got {self.url!r}")
-        if self.last_reviewed is not None:
-            try:
-                ok = bool(ISO_DATE.match(self.last_reviewed)) and dt.date.fromisoformat(self.last_reviewed) is not None
-            except ValueError:
-                ok = False
-            if not ok:
-                raise ConfigError(f"--last-reviewed: expected a date YYYY-MM-DD, got {self.last_reviewed!r}")
+        if self.last_reviewed is not None and not _is_iso_date(self.last_reviewed):
+            raise ConfigError(f"--last-reviewed: expected a date YYYY-MM-DD, got {self.last_reviewed!r}")
         if self.review_frequency is not None and self.review_frequency.strip().lower() not in REVIEW_DAYS:
             raise ConfigError(f"--review-frequency: expected one of {', '.join(REVIEW_DAYS)}, got {self.review_frequency!r}")
         return self
@@ -346,6 +341,13 @@ def write_document(doc: ImportedDocument, target: Path, force: bool = False) -> 
     except OSError as err:
         raise ConversionError(str(doc.path), f"cannot write {target}: {err.strerror or err}") from None
     return target
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        return bool(ISO_DATE.match(text)) and bool(dt.date.fromisoformat(text))
+    except ValueError:  # 2025-13-01
+        return False
 
 
 def _is_web_address(url: str) -> bool:
