@@ -55,6 +55,7 @@ class Config:
     sentence_semantic_weight: float = 0.5  # sentence choice: share of meaning (sentence vectors) vs words
     fact_answer_sentences: int = 2  # "how many / how long / when" answers: the sentence with the value (+ one)
     max_question_chars: int = 1000
+    feedback_max_chars: int = 500  # a patient's optional comment on an answer (enforced by the server too)
     # safety (README: safety). The semantic layer's thresholds are on summed class probabilities, chosen for
     # recall first by 10-fold group cross-validation on the bank (benchmarks/bench_safety.py --sweep)
     safety_urgent_threshold: float = 0.19  # overall urgent recall >= 0.98 out of fold

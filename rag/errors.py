@@ -45,3 +45,11 @@ class QuestionFileError(RagError):
 
 class SafetyBankError(RagError):
     """A safety example file (shipped or a clinic's own) has a bad line; names the file, line and field."""
+
+
+class FeedbackError(RagError):
+    """Patient feedback cannot be stored as given (no answer to rate, a comment over the limit)."""
+
+
+class AuditQueryError(RagError):
+    """A review-queue filter is invalid (e.g. a date not written YYYY-MM-DD)."""
