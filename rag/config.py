@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -97,6 +98,10 @@ class Config:
 
     def chunker_settings(self) -> dict[str, int]:
         return {"max_tokens": self.chunk_max_tokens, "overlap_sentences": self.chunk_overlap_sentences}
+
+    def today_date(self) -> dt.date:
+        """The day review states are judged on (`today` pins it, for tests and reproducible reports)."""
+        return dt.date.fromisoformat(self.today) if self.today else dt.date.today()
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)
