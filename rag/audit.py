@@ -1,4 +1,5 @@
-"""Audit log: one JSON line per answer, personal identifiers redacted; append-only and crash-safe."""
+"""Audit log: one JSON line per answer (and per patient rating of one), personal identifiers redacted;
+append-only and crash-safe."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__
-from .answer import Answer
+from .answer import NO_ANSWER, URGENT, Answer
+from .errors import AuditQueryError, FeedbackError
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
@@ -22,6 +24,9 @@ _DATE = re.compile(
     re.I)
 _PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]\d{3,4}[\s.-]?\d{3,4}(?!\w)")
 _DIGITS = re.compile(r"\b\d{5,}\b")
+FEEDBACK = "feedback"
+UNHELPFUL = "unhelpful"
+REVIEW_STATUSES = ("all", UNHELPFUL, NO_ANSWER, URGENT)  # what the staff review queue can show
 
 
 def redact(text: str) -> str:
@@ -67,6 +72,27 @@ class AuditLog:
             "manifest_hash": self.manifest_hash,
             "app_version": __version__,
         }
+        self._append(entry)
+        return entry
+
+    def record_feedback(self, answer_id: str, helpful: bool, comment: str = "", max_chars: int = 500) -> dict[str, Any]:
+        """A patient's rating, written as its own line beside the answer it rates (linked by the answer's id),
+        never into it: the log stays append-only, and readers merge the latest rating onto its answer.
+        Only the rating, the redacted comment and the time are kept: nothing about who gave it."""
+        if not answer_id:
+            raise FeedbackError("there is no answer to rate yet: ask a question first")
+        if not isinstance(helpful, bool):
+            raise FeedbackError(f"helpful must be true or false, got {helpful!r}")
+        comment = (comment or "").strip()
+        if len(comment) > max_chars:
+            raise FeedbackError(f"Your comment is {len(comment):,} characters long; please shorten it to "
+                                f"{max_chars:,} characters or fewer.")
+        entry = {"kind": FEEDBACK, "answer_id": answer_id, "helpful": helpful, "comment": redact(comment),
+                 "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        self._append(entry)
+        return entry
+
+    def _append(self, entry: dict[str, Any]) -> None:
         line = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,10 +105,9 @@ class AuditLog:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        return entry
 
-    def entries(self) -> Iterator[dict[str, Any]]:
-        """Complete entries, oldest first (a torn last line from a crash is skipped)."""
+    def _lines(self) -> Iterator[dict[str, Any]]:
+        """Every complete line's object, oldest first (a torn last line from a crash is skipped)."""
         if not self.path.is_file():
             return
         with open(self.path, encoding="utf-8", errors="replace") as fh:
@@ -90,9 +115,23 @@ class AuditLog:
                 if not line.endswith("\n"):
                     continue
                 try:
-                    yield json.loads(line)
+                    obj = json.loads(line)
                 except json.JSONDecodeError:
                     continue
+                if isinstance(obj, dict):
+                    yield obj
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Answer entries, oldest first, each with its latest patient rating (if any) under "feedback"."""
+        answers, ratings = [], {}
+        for obj in self._lines():
+            if obj.get("kind") == FEEDBACK:
+                ratings[obj.get("answer_id")] = obj  # a later rating of the same answer replaces an earlier one
+            else:
+                answers.append(obj)
+        for e in answers:
+            rating = ratings.get(e.get("id"))
+            yield {**e, "feedback": {k: rating.get(k) for k in ("helpful", "comment", "time")}} if rating else e
 
     def search(self, status: str | None = None, text: str = "", since: str | None = None) -> list[dict[str, Any]]:
         """Entries newest first, filtered by status, a substring of question/doc ids, and a start date."""
@@ -108,9 +147,51 @@ class AuditLog:
             out.append(e)
         return out[::-1]
 
+    def review_queue(self, status: str = "all", since: str | None = None, until: str | None = None,
+                     document: str = "") -> list[dict[str, Any]]:
+        """What staff should look at, newest answer first: answers rated unhelpful, no-answer and urgent replies.
+        status picks one kind (or "all" of them); since/until are inclusive UTC days (YYYY-MM-DD); document is a
+        substring of a cited document's id or title."""
+        if status not in REVIEW_STATUSES:
+            raise AuditQueryError(f"status must be one of {', '.join(REVIEW_STATUSES)}, got {status!r}")
+        first, last = _day(since, "since"), _day(until, "until")
+        document = (document or "").lower().strip()
+        out = []
+        for e in self.entries():
+            kinds = review_kinds(e)
+            day = e.get("time", "")[:10]
+            if not kinds or (status != "all" and status not in kinds):
+                continue
+            if (first and day < first) or (last and day > last) or (document and not _cites(e, document)):
+                continue
+            out.append(e)
+        return out[::-1]
 
-CSV_FIELDS = ["time", "status", "reason", "safety_layer", "safety_score", "question", "doc_ids", "passage_ids", "latency_ms",
-              "manifest_hash", "app_version"]
+
+def review_kinds(entry: dict[str, Any]) -> list[str]:
+    """Why an answer is in the review queue (empty: it is not)."""
+    kinds = [UNHELPFUL] if (entry.get("feedback") or {}).get("helpful") is False else []
+    if entry.get("status") in (NO_ANSWER, URGENT):
+        kinds.append(entry["status"])
+    return kinds
+
+
+def _day(value: str | None, name: str) -> str | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise AuditQueryError(f"{name}: expected a date written YYYY-MM-DD, got {value.strip()!r}") from None
+
+
+def _cites(entry: dict[str, Any], needle: str) -> bool:
+    names = list(entry.get("doc_ids") or []) + [c.get("title", "") for c in entry.get("citations") or []]
+    return any(needle in str(name).lower() for name in names)
+
+
+CSV_FIELDS = ["time", "status", "reason", "safety_layer", "safety_score", "question", "helpful", "comment", "doc_ids",
+              "passage_ids", "latency_ms", "manifest_hash", "app_version"]
 
 
 def to_csv(entries: list[dict[str, Any]]) -> str:
@@ -119,8 +200,15 @@ def to_csv(entries: list[dict[str, Any]]) -> str:
     writer.writerow(CSV_FIELDS)
     for e in entries:
         seen = e.get("safety") or {}
-        e = {**e, "safety_layer": seen.get("layer") or "", "safety_score": "" if seen.get("score") is None else seen["score"]}
+        rating = e.get("feedback") or {}
+        e = {**e, "safety_layer": seen.get("layer") or "", "safety_score": "" if seen.get("score") is None else seen["score"],
+             "helpful": helpful_text(rating.get("helpful")), "comment": rating.get("comment") or ""}
         row = [" ".join(e.get(k) or []) if isinstance(e.get(k), list) else e.get(k, "") for k in CSV_FIELDS]
-        # a cell starting with = + - @ is a formula to spreadsheet programs: neutralize it
-        writer.writerow(["'" + str(v) if str(v)[:1] in "=+-@" else v for v in row])
+        # a cell starting with = + - @ (or a tab / carriage return before one) is a formula to spreadsheet
+        # programs: neutralize it (an empty cell is left empty)
+        writer.writerow(["'" + str(v) if str(v)[:1] and str(v)[:1] in "=+-@\t\r" else v for v in row])
     return buf.getvalue()
+
+
+def helpful_text(helpful: bool | None) -> str:
+    return "yes" if helpful is True else "no" if helpful is False else ""

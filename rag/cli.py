@@ -90,6 +90,9 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
     report = build_index(config, progress=_to_stderr)
     for s in report.skipped:
         print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    for o in report.overdue:
+        print(f"warning: {o.path}: review overdue since {o.due} (lastReviewed {o.last_reviewed}, "
+              f"reviewFrequency {o.review_frequency})", file=sys.stderr)
     print(f"indexed {report.documents} documents, {report.passages} passages "
           f"({report.embedded} embedded, {report.reused} reused, {len(report.skipped)} skipped) "
           f"in {report.seconds:.1f} s -> {report.path}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -55,6 +56,7 @@ class Config:
     sentence_semantic_weight: float = 0.5  # sentence choice: share of meaning (sentence vectors) vs words
     fact_answer_sentences: int = 2  # "how many / how long / when" answers: the sentence with the value (+ one)
     max_question_chars: int = 1000
+    feedback_max_chars: int = 500  # a patient's optional comment on an answer (enforced by the server too)
     # safety (README: safety). The semantic layer's thresholds are on summed class probabilities, chosen for
     # recall first by 10-fold group cross-validation on the bank (benchmarks/bench_safety.py --sweep)
     safety_urgent_threshold: float = 0.19  # overall urgent recall >= 0.98 out of fold
@@ -96,6 +98,10 @@ class Config:
 
     def chunker_settings(self) -> dict[str, int]:
         return {"max_tokens": self.chunk_max_tokens, "overlap_sentences": self.chunk_overlap_sentences}
+
+    def today_date(self) -> dt.date:
+        """The day review states are judged on (`today` pins it, for tests and reproducible reports)."""
+        return dt.date.fromisoformat(self.today) if self.today else dt.date.today()
 
     def replace(self, **changes: Any) -> "Config":
         return dataclasses.replace(self, **changes)

@@ -146,20 +146,42 @@ def strip_links(markdown: str, base_url: str = "") -> tuple[str, list[Link]]:
     return "".join(out), links
 
 
+def review_due(metadata: dict[str, Any]) -> dt.date | None:
+    """The day the next review falls due (lastReviewed + reviewFrequency); None when either is missing or unreadable."""
+    last = metadata.get("lastReviewed")
+    days = REVIEW_DAYS.get(str(metadata.get("reviewFrequency", "")).strip().lower())
+    if not last or days is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(last)[:10]) + dt.timedelta(days=days)
+    except ValueError:
+        return None
+
+
 def review_state(metadata: dict[str, Any], today: dt.date | None = None) -> tuple[str | None, bool | None]:
     """(lastReviewed, overdue): overdue is None when the date or the frequency is unknown."""
     last = metadata.get("lastReviewed")
-    if not last:
-        return None, None
-    last = str(last)
-    try:
-        reviewed = dt.date.fromisoformat(last[:10])
-    except ValueError:
-        return last, None
-    days = REVIEW_DAYS.get(str(metadata.get("reviewFrequency", "")).strip().lower())
-    if days is None:
-        return last, None
-    return last, (today or dt.date.today()) > reviewed + dt.timedelta(days=days)
+    due = review_due(metadata)
+    return (str(last) if last else None), (None if due is None else (today or dt.date.today()) > due)
+
+
+@dataclass(frozen=True)
+class OverdueReview:
+    """A document whose review date has passed, as `rag index` warns about it."""
+    path: str
+    last_reviewed: str
+    review_frequency: str
+    due: str  # the day the review fell due, YYYY-MM-DD
+
+
+def overdue_reviews(documents: list[Document], today: dt.date) -> list[OverdueReview]:
+    out = []
+    for doc in documents:
+        due = review_due(doc.metadata)
+        if due is not None and today > due:
+            out.append(OverdueReview(doc.path, str(doc.metadata["lastReviewed"]),
+                                     str(doc.metadata["reviewFrequency"]), due.isoformat()))
+    return out
 
 
 def _json_safe(value: Any) -> Any:

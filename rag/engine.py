@@ -10,7 +10,7 @@ from . import safety
 from .aspects import question_aspect
 from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose, fact_kind
 from .config import MINILM_SHA256, Config
-from .documents import load_documents, review_state
+from .documents import load_documents, overdue_reviews, review_state
 from .embeddings import Embedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError, RagError
 from .index import BuildReport, PassageIndex
@@ -52,7 +52,8 @@ def build_index(config: Config, embedder: Embedder | None = None,
     seconds = time.perf_counter() - started
     index.manifest["build_seconds"] = round(seconds, 2)
     path = index.save(config.index_dir)
-    return BuildReport(len(index.docs), len(index.chunks), embedded, reused, loaded.skipped, seconds, path)
+    return BuildReport(len(index.docs), len(index.chunks), embedded, reused, loaded.skipped, seconds, path,
+                       overdue_reviews(loaded.documents, config.today_date()))
 
 
 def open_engine(config: Config, progress: Callable[[str], None] | None = None) -> Engine:
@@ -159,7 +160,7 @@ class Engine:
         return self.config.no_answer_out_of_scope_threshold
 
     def today(self) -> dt.date:
-        return dt.date.fromisoformat(self.config.today) if self.config.today else dt.date.today()
+        return self.config.today_date()
 
     def search(self, query: str, k: int | None = None, filters: Mapping[str, Any] | None = None,
                mode: str = "hybrid", vector: Any = None) -> list[Hit]:
@@ -238,7 +239,8 @@ class Engine:
 
     # ---- read-only views for the staff console -------------------------------------------------------
     def library(self) -> list[dict[str, Any]]:
-        """Every indexed document with its metadata, passage count and review state."""
+        """Every indexed document with its metadata, passage count and review state; overdue reviews first,
+        so they are the first thing staff see."""
         rows = []
         for info in self.index.docs.values():
             m = info.metadata
@@ -250,7 +252,7 @@ class Engine:
                 "license": m.get("license", ""), "status": m.get("status", ""), "audienceLevel": m.get("audienceLevel", ""),
                 "cancerTypes": ", ".join(map(str, m.get("cancerTypes") or [])), "passages": info.n_passages,
             })
-        return rows
+        return sorted(rows, key=lambda row: row["review"] != "overdue")  # stable: the rest keep their order
 
     def skipped(self) -> list[dict[str, str]]:
         return list(self.index.manifest.get("skipped", []))

@@ -54,3 +54,11 @@ class SafetyBankError(RagError):
 class ConversionError(FileProblem):
     """A file cannot be imported into the knowledge base (unreadable, encrypted, no text, unsupported, or its
     output already exists); names the file, the problem and what to do."""
+
+
+class FeedbackError(RagError):
+    """Patient feedback cannot be stored as given (no answer to rate, a comment over the limit)."""
+
+
+class AuditQueryError(RagError):
+    """A review-queue filter is invalid (e.g. a date not written YYYY-MM-DD)."""

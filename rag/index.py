@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from .chunker import Chunk, chunk_document
-from .documents import LoadResult, Skipped
+from .documents import LoadResult, OverdueReview, Skipped
 from .embeddings import Embedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 from .lexical import LexicalIndex, tokenize
@@ -50,6 +50,7 @@ class BuildReport:
     skipped: list[Skipped]
     seconds: float
     path: Path
+    overdue: list[OverdueReview] = field(default_factory=list)  # documents whose review date has passed
 
 
 def make_faiss_index(vectors: np.ndarray, hnsw_min_passages: int) -> faiss.Index:

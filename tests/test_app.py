@@ -96,3 +96,55 @@ def test_without_a_password_the_staff_console_is_disabled(config, engine):
     resp = TestClient(app).get("/staff")
     assert resp.status_code == 404 and "disabled" in resp.text
 
+
+
+# ---- patient feedback (private events: tested through the functions they call) --------------------------
+
+def test_feedback_reaches_the_answer_it_rates_in_a_longer_conversation(engine, tmp_path):
+    from rag.audit import AuditLog
+    from ui.app import chat_turn, rate_answer
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    chat, asked, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
+    chat, asked, ids = chat_turn(engine, audit, "what is the capital of australia", chat, asked, ids)
+    first, second = [e["id"] for e in audit.entries()]
+    assert ids == {1: first, 3: second}  # each answer's place in the chat -> its audit entry
+    assert "saved" in rate_answer(audit, 500, ids, False, "my number is 617-555-0123")  # the latest answer
+    assert "saved" in rate_answer(audit, 500, ids, True, "", index=1)  # an earlier one, by its place
+    latest, earlier = audit.search()
+    assert latest["id"] == second and latest["feedback"]["helpful"] is False
+    assert latest["feedback"]["comment"] == "my number is [phone]"
+    assert earlier["id"] == first and earlier["feedback"]["helpful"] is True and earlier["feedback"]["comment"] == ""
+
+
+def test_a_refused_rating_is_explained_to_the_patient_and_not_stored(engine, tmp_path):
+    from rag.audit import AuditLog
+    from ui.app import chat_turn, rate_answer
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    assert "ask a question first" in rate_answer(audit, 500, {}, True, "")
+    _, _, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
+    assert "choose **Yes** or **No** first" in rate_answer(audit, 500, ids, None, "a comment before a rating")
+    limit = engine.config.feedback_max_chars
+    assert f"{limit:,} characters or fewer" in rate_answer(audit, limit, ids, False, "x" * (limit + 1))
+    assert "feedback" not in next(audit.entries())
+
+
+# ---- the staff review queue over HTTP -------------------------------------------------------------------
+
+def test_staff_see_no_answer_replies_in_the_review_queue_and_export_exactly_those_rows(live_app, client):
+    url, cfg = live_app
+    client.predict("what is the capital of mongolia", api_name="/ask")
+    staff = Client(url + "/staff/", auth=(cfg.staff_user, cfg.staff_password), verbose=False)
+    rows = staff.predict("no_answer", "", "", "", api_name="/queue")["data"]
+    assert rows and rows[0][1] == "no_answer" and "mongolia" in rows[0][2]
+    exported = open(staff.predict(api_name="/download_queue"), encoding="utf-8").read().splitlines()
+    assert exported[0].startswith("time,status,") and "helpful,comment" in exported[0]
+    assert len(exported) == len(rows) + 1 and "mongolia" in exported[1]
+
+
+def test_a_bad_review_queue_date_gets_an_actionable_message(live_app):
+    url, cfg = live_app
+    staff = Client(url + "/staff/", auth=(cfg.staff_user, cfg.staff_password), verbose=False)
+    with pytest.raises(Exception, match="since: expected a date written YYYY-MM-DD"):
+        staff.predict("all", "last week", "", "", api_name="/queue")

@@ -70,13 +70,17 @@ def test_markup_in_questions_and_documents_shows_as_text_and_runs_nothing(page, 
     assert page.dialogs == []
 
 
-def test_staff_log_in_and_inspect_what_an_answer_cited(page, live_app):
-    url, cfg = live_app
+def log_in_as_staff(page, url: str, cfg) -> None:
     page.goto(url + "/staff/")
     page.locator("input[type='text'], input[name='username']").first.fill(cfg.staff_user)
     page.locator("input[type='password']").fill(cfg.staff_password)
     page.get_by_role("button", name="Login").click()
     page.get_by_text("Staff console").first.wait_for(timeout=30_000)
+
+
+def test_staff_log_in_and_inspect_what_an_answer_cited(page, live_app):
+    url, cfg = live_app
+    log_in_as_staff(page, url, cfg)
     page.get_by_role("tab", name="Audit log").click()
     page.locator("#audit").get_by_text(XSS).first.wait_for(timeout=30_000)
     page.get_by_role("tab", name="Answer inspector").click()
@@ -84,4 +88,33 @@ def test_staff_log_in_and_inspect_what_an_answer_cited(page, live_app):
     page.get_by_role("option").filter(has_text="daratumumab").first.click()
     page.locator("#inspector mark").first.wait_for(timeout=30_000)
     page.screenshot(path=str(SHOTS / "staff-inspector.png"), full_page=True)
+    assert page.dialogs == []
+
+
+def test_a_patient_rates_an_answer_by_keyboard_and_staff_open_it_from_the_review_queue(page, live_app):
+    url, cfg = live_app
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(url + "/")
+    page.get_by_text("not medical advice").wait_for()
+    ask(page, "what is daratumumab?", 1)
+    ask(page, "how is colon cancer treated", 2).get_by_text("Sources").wait_for()  # the rating is for this one
+    no = page.get_by_role("button", name="No, not helpful")
+    no.focus()
+    page.keyboard.press("Enter")
+    status = page.locator("#feedback-status")
+    status.get_by_text("rating was saved").wait_for(timeout=30_000)
+    page.get_by_label("Comment (optional").fill("It did not say how long the treatment lasts")
+    page.get_by_role("button", name="Send comment").focus()
+    page.keyboard.press("Enter")
+    status.get_by_text("rating and comment were saved").wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "patient-feedback.png"), full_page=True)
+
+    log_in_as_staff(page, url, cfg)  # the review queue is the first tab
+    row = page.locator("#review-queue").get_by_text("how long the treatment lasts").filter(visible=True)
+    row.wait_for(timeout=30_000)
+    row.click()
+    inspector = page.locator("#queue-inspector")
+    inspector.get_by_text("how is colon cancer treated").wait_for(timeout=30_000)
+    assert "not helpful" in inspector.inner_text() and inspector.locator("mark").count() > 0
+    page.screenshot(path=str(SHOTS / "staff-review-queue.png"), full_page=True)
     assert page.dialogs == []

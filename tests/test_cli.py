@@ -1,16 +1,18 @@
 """The command line, run as a user would: python -m rag ..."""
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, assert_one_actionable_line, free_port, overwrite_with_garbage
+from conftest import ROOT, assert_one_actionable_line, free_port, overwrite_with_garbage, write_doc
 from rag.index import current_build
 
 
-def rag(*args, cwd=ROOT, timeout=300):
-    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+def rag(*args, cwd=ROOT, timeout=300, env=None):
+    return subprocess.run([sys.executable, "-m", "rag", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
 def test_ask_json_prints_the_contract(config, built):
@@ -67,3 +69,17 @@ def test_a_damaged_index_stops_every_command_with_one_line(index_copy, tmp_path,
     out = rag(command, *args, "--index", str(index_copy), timeout=120)  # serve exits: it does not start half-broken
     assert out.returncode == 2 and out.stdout == ""
     assert_one_actionable_line(out.stderr, index_copy, str(current_build(index_copy) / "index.faiss"))
+
+
+def test_index_warns_once_per_document_whose_review_is_overdue(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    old = write_doc(docs, "old.md", lastReviewed="'2020-01-15'", reviewFrequency="annually")
+    write_doc(docs, "fresh.md", lastReviewed="'2026-10-01'", reviewFrequency="annually")
+    write_doc(docs, "undated.md")
+    out = rag("index", "--docs", str(docs), "--index", str(tmp_path / "index"), env={"RAG_TODAY": "2026-11-25"})
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {old}: review overdue since 2021-01-15 (lastReviewed 2020-01-15, "
+                        "reviewFrequency annually)"]
+    assert "indexed 3 documents" in out.stdout

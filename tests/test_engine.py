@@ -107,3 +107,19 @@ def test_a_first_start_with_no_usable_documents_is_one_clear_error(config, tmp_p
     empty.mkdir()
     with pytest.raises(NoDocumentsError, match="no documents found"):
         open_engine(config.replace(docs_dir=empty, index_dir=tmp_path / "index"))
+
+
+def test_the_library_lists_documents_whose_review_is_overdue_first(config, embedder, engine, tmp_path):
+    from rag import Engine, build_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_doc(docs, "a-current.md", title="Current", lastReviewed="'2026-10-01'", reviewFrequency="annually")
+    write_doc(docs, "b-undated.md", title="Undated")
+    write_doc(docs, "c-overdue.md", title="Overdue", lastReviewed="'2020-01-15'", reviewFrequency="annually")
+    cfg = config.replace(docs_dir=docs, index_dir=tmp_path / "index")  # today is 2026-11-25
+    report = build_index(cfg, embedder)
+    assert [(o.path, o.due) for o in report.overdue] == [(str(docs / "c-overdue.md"), "2021-01-15")]
+    library = Engine.load(cfg, embedder, engine.classifier).library()
+    assert [(row["doc_id"], row["review"]) for row in library] == [
+        ("c-overdue", "overdue"), ("a-current", "current"), ("b-undated", "unknown")]

@@ -18,8 +18,8 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import PlainTextResponse  # noqa: E402
 
 from rag import Config, Engine, __version__  # noqa: E402
-from rag.audit import AuditLog, to_csv  # noqa: E402
-from rag.errors import RagError  # noqa: E402
+from rag.audit import REVIEW_STATUSES, AuditLog, helpful_text, review_kinds, to_csv  # noqa: E402
+from rag.errors import AuditQueryError, FeedbackError, RagError  # noqa: E402
 
 from .render import answer_markdown, highlighted_passage, safe_url, text  # noqa: E402
 
@@ -55,19 +55,51 @@ def staff_password(config: Config) -> str | None:
     return None
 
 
+def chat_turn(engine: Engine, audit: AuditLog, message: str, chat: list[dict[str, Any]], asked: list[str],
+              answer_ids: dict[int, str]) -> tuple[list[dict[str, Any]], list[str], dict[int, str]]:
+    """One question and its answer. answer_ids maps the answer's message index in the chat to its audit entry
+    id, so a rating reaches the answer it rates however long the conversation grows (kept per session only)."""
+    limit = engine.config.max_question_chars
+    ans = engine.ask(message, history=asked)
+    entry = audit.record(ans, history_used=ans.retrieval_query not in ("", message))
+    chat = list(chat or []) + [{"role": "user", "content": text(message[: limit + 100])},
+                               {"role": "assistant", "content": answer_markdown(ans)}]
+    if ans.reason != "too_long":
+        asked = list(asked or []) + [message]
+    return chat, asked, {**(answer_ids or {}), len(chat) - 1: entry["id"]}
+
+
+def rate_answer(audit: AuditLog, max_chars: int, answer_ids: dict[int, str], helpful: bool | None, comment: str,
+                index: int | None = None) -> str:
+    """Store a patient's rating of the answer at chat index `index` (default: the latest) and say what happened;
+    a refused rating (no answer yet, comment too long) is explained, never raised at the patient."""
+    if helpful is None:
+        return "Please choose **Yes** or **No** first."
+    index = max(answer_ids or {}, default=None) if index is None else index
+    try:
+        audit.record_feedback((answer_ids or {}).get(index, ""), helpful, comment or "", max_chars)
+    except FeedbackError as err:
+        return str(err)
+    if comment and comment.strip():
+        return "Thank you — your rating and comment were saved."
+    return "Thank you — your rating was saved. You can add a comment below if you like."
+
+
 def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
     limit = engine.config.max_question_chars
+    max_comment = engine.config.feedback_max_chars
 
-    def respond(message: str, chat: list[dict[str, Any]], asked: list[str]):
+    def respond(message: str, chat: list[dict[str, Any]], asked: list[str], answer_ids: dict[int, str]):
         if not message or not message.strip():
-            return gr.update(), chat, asked
-        ans = engine.ask(message, history=asked)
-        audit.record(ans, history_used=ans.retrieval_query not in ("", message))
-        chat = list(chat or []) + [{"role": "user", "content": text(message[: limit + 100])},
-                                   {"role": "assistant", "content": answer_markdown(ans)}]
-        if ans.reason != "too_long":
-            asked = list(asked or []) + [message]
-        return "", chat, asked
+            return (gr.update(),) * 8
+        chat, asked, answer_ids = chat_turn(engine, audit, message, chat, asked, answer_ids)
+        # a new answer: the feedback panel now rates it, starting blank
+        return "", chat, asked, answer_ids, None, "", "", gr.update(visible=True)
+
+    def rate(helpful: bool | None):
+        def handler(answer_ids: dict[int, str], comment: str) -> tuple[bool | None, str]:
+            return helpful, rate_answer(audit, max_comment, answer_ids, helpful, comment)
+        return handler
 
     def ask(question: str, history: list[str] | None = None) -> dict:
         """Answer a question from the trusted sources; returns the same JSON as `python -m rag ask --json`."""
@@ -81,6 +113,18 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         gr.Markdown(DISCLAIMER, elem_classes=["rag-disclaimer"])
         chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
         asked = gr.State([])
+        answer_ids = gr.State({})  # chat message index -> audit entry id, this session only
+        rated = gr.State(None)  # the latest answer's Yes/No, for a comment sent after it
+        with gr.Column(visible=False, elem_id="feedback") as panel:
+            with gr.Row():
+                gr.Markdown("**Was this answer helpful?**")
+                yes = gr.Button("Yes, helpful", size="sm", elem_id="feedback-yes")
+                no = gr.Button("No, not helpful", size="sm", elem_id="feedback-no")
+            comment = gr.Textbox(label=f"Comment (optional, up to {max_comment:,} characters; please leave out names "
+                                       "and contact details)", lines=2, max_lines=4, max_length=max_comment,
+                                 elem_id="feedback-comment")
+            send_comment = gr.Button("Send comment", size="sm", elem_id="feedback-send")
+            thanks = gr.Markdown(elem_id="feedback-status")
         with gr.Row():
             box = gr.Textbox(placeholder="Type your question and press Enter…", show_label=False, scale=8,
                              autofocus=True, elem_id="question", lines=1, max_lines=6)
@@ -88,9 +132,14 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         gr.Examples(EXAMPLES, inputs=box, label="Example questions")
         clear = gr.Button("Start over", variant="secondary", elem_id="start-over")
         gr.Markdown(f"<small>Questions up to {limit:,} characters. Version {__version__}.</small>")
-        box.submit(respond, [box, chat, asked], [box, chat, asked], api_visibility="private")
-        send.click(respond, [box, chat, asked], [box, chat, asked], api_visibility="private")
-        clear.click(lambda: ("", [], []), None, [box, chat, asked], api_visibility="private")
+        turn = [box, chat, asked, answer_ids, rated, comment, thanks, panel]
+        box.submit(respond, [box, chat, asked, answer_ids], turn, api_visibility="private")
+        send.click(respond, [box, chat, asked, answer_ids], turn, api_visibility="private")
+        clear.click(lambda: ("", [], [], {}, None, "", "", gr.update(visible=False)), None, turn, api_visibility="private")
+        yes.click(rate(True), [answer_ids, comment], [rated, thanks], api_visibility="private")
+        no.click(rate(False), [answer_ids, comment], [rated, thanks], api_visibility="private")
+        send_comment.click(lambda ids, helpful, remark: rate_answer(audit, max_comment, ids, helpful, remark),
+                           [answer_ids, rated, comment], thanks, api_visibility="private")
         gr.api(ask, api_name="ask")
     return demo
 
@@ -102,7 +151,7 @@ def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
              f"<p><b>Status:</b> {html.escape(entry['status'])} ({html.escape(entry.get('reason') or '')}) · "
              f"<b>Time:</b> {html.escape(entry['time'])} · <b>Index:</b> {html.escape(entry.get('manifest_hash', ''))}</p>",
              f"<p><b>Answer shown:</b><br>{html.escape(entry.get('answer', '')).replace(chr(10), '<br>')}</p>",
-             _safety_html(entry.get("safety"))]
+             _feedback_html(entry.get("feedback")), _safety_html(entry.get("safety"))]
     library = {row["doc_id"]: row for row in engine.library()}
     for c in entry.get("citations", []):
         found = engine.passage(c["passage_id"])
@@ -119,6 +168,15 @@ def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
                      f"<p><b>Scores:</b> {html.escape(scores)}</p><table>{rows}</table>"
                      f"<blockquote>{passage}</blockquote></section>")
     return "\n".join(parts)
+
+
+def _feedback_html(rating: dict[str, Any] | None) -> str:
+    """The patient's latest rating of this answer, so a reviewer reads it beside what was shown."""
+    if not rating:
+        return "<p><b>Patient feedback:</b> none.</p>"
+    verdict = "helpful" if rating.get("helpful") else "not helpful"
+    comment = f" — “{html.escape(rating['comment'])}”" if rating.get("comment") else ""
+    return f"<p><b>Patient feedback:</b> {verdict}{comment} ({html.escape(str(rating.get('time', '')))})</p>"
 
 
 def _safety_html(seen: dict[str, Any] | None) -> str:
@@ -152,6 +210,27 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         entry = next((e for e in audit.entries() if e.get("id") == entry_id), None)
         return _inspector_html(engine, entry)
 
+    queue_cols = ["time", "why", "question", "helpful", "comment", "documents", "id"]
+
+    def queue(status: str, since: str, until: str, document: str) -> tuple[list[list[Any]], list[str]]:
+        """The review queue's rows, and the ids of exactly those rows (what the CSV exports)."""
+        try:
+            entries = audit.review_queue(status, since or None, until or None, document or "")
+        except AuditQueryError as err:
+            raise gr.Error(str(err)) from None
+        rows = [[e.get("time", ""), ", ".join(review_kinds(e)), e.get("question", ""),
+                 helpful_text((e.get("feedback") or {}).get("helpful")), (e.get("feedback") or {}).get("comment") or "",
+                 ", ".join(dict.fromkeys(e.get("doc_ids") or [])), e.get("id", "")] for e in entries]
+        return rows, [e.get("id", "") for e in entries]
+
+    def open_queued(event: gr.SelectData) -> str:
+        """A selected row (any cell) opens its answer; the row's id column says which, however it is sorted."""
+        return inspect((event.row_value or [None])[-1])
+
+    def download_queue(shown: list[str]) -> str:
+        by_id = {e.get("id"): e for e in audit.entries()}
+        return _csv_file("review-queue", [by_id[i] for i in shown or [] if i in by_id])
+
     lib_cols = ["doc_id", "title", "source", "url", "lastReviewed", "reviewFrequency", "review", "license", "status",
                 "audienceLevel", "cancerTypes", "passages"]
 
@@ -166,12 +245,31 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
                 for e in audit.search(status, query or "", since or None)]
 
     def download(status: str, query: str, since: str) -> str:
-        path = Path(tempfile.mkdtemp(prefix="audit-")) / "audit-log.csv"
-        path.write_text(to_csv(audit.search(status, query or "", since or None)), encoding="utf-8")
-        return str(path)
+        return _csv_file("audit-log", audit.search(status, query or "", since or None))
 
     with gr.Blocks(title="Staff console — cancer information assistant", analytics_enabled=False) as staff:
-        gr.Markdown("# Staff console\nWhat each answer cited, the document library and the audit log.")
+        gr.Markdown("# Staff console\nWhat to review, what each answer cited, the document library and the audit log.")
+        with gr.Tab("Review queue"):
+            gr.Markdown("Answers patients rated unhelpful, no-answer replies and urgent replies, newest first. "
+                        "Select a row to open it below.")
+            with gr.Row():
+                q_status = gr.Dropdown(list(REVIEW_STATUSES), value="all", label="Show", elem_id="queue-status")
+                q_since = gr.Textbox(label="Since (YYYY-MM-DD)", elem_id="queue-since")
+                q_until = gr.Textbox(label="Until (YYYY-MM-DD)", elem_id="queue-until")
+                q_doc = gr.Textbox(label="Cited document (id or title contains)", elem_id="queue-document")
+                q_apply = gr.Button("Filter", elem_id="queue-filter")
+            q_table = gr.Dataframe(headers=queue_cols, interactive=False, wrap=True, elem_id="review-queue",
+                                   column_widths=["13%", "9%", "22%", "8%", "22%", "16%", "10%"])
+            q_shown = gr.State([])
+            with gr.Row():
+                q_csv_btn = gr.Button("Download CSV of these rows", elem_id="queue-csv", scale=1)
+                q_csv = gr.File(label="CSV", scale=2, height=80)
+            q_detail = gr.HTML(elem_id="queue-inspector")
+            q_filters = [q_status, q_since, q_until, q_doc]
+            q_apply.click(queue, q_filters, [q_table, q_shown])
+            q_table.select(open_queued, None, q_detail)
+            q_csv_btn.click(download_queue, q_shown, q_csv)
+            staff.load(queue, q_filters, [q_table, q_shown])
         with gr.Tab("Answer inspector"):
             with gr.Row():
                 pick = gr.Dropdown(choices=choices(), label="Logged answer (latest first)", scale=6, elem_id="pick-answer")
@@ -201,6 +299,13 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             staff.load(log_rows, [status, query, since], rows)
         staff.load(lambda: gr.update(choices=choices()), None, pick)
     return staff
+
+
+def _csv_file(name: str, entries: list[dict[str, Any]]) -> str:
+    """A fresh private folder per download, so two staff members never receive each other's export."""
+    path = Path(tempfile.mkdtemp(prefix="audit-")) / f"{name}.csv"
+    path.write_text(to_csv(entries), encoding="utf-8")
+    return str(path)
 
 
 def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
