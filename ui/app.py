@@ -21,6 +21,7 @@ from rag import Config, Engine, __version__  # noqa: E402
 from rag.audit import AuditLog, to_csv  # noqa: E402
 from rag.errors import RagError  # noqa: E402
 
+from . import a11y  # noqa: E402
 from .render import answer_markdown, highlighted_passage, safe_url, text  # noqa: E402
 
 log = logging.getLogger("cancer_qa.app")
@@ -79,11 +80,11 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         gr.Markdown("# Cancer information\nAsk a question about cancer. Every answer is quoted from trusted "
                     "sources and shows which ones it used.")
         gr.Markdown(DISCLAIMER, elem_classes=["rag-disclaimer"])
-        chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+        chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat", buttons=["copy", "copy_all"])
         asked = gr.State([])
         with gr.Row():
             box = gr.Textbox(placeholder="Type your question and press Enter…", show_label=False, scale=8,
-                             autofocus=True, elem_id="question", lines=1, max_lines=6)
+                             autofocus=True, elem_id="question", lines=1, max_lines=6, label="Your question")
             send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
         gr.Examples(EXAMPLES, inputs=box, label="Example questions")
         clear = gr.Button("Start over", variant="secondary", elem_id="start-over")
@@ -98,7 +99,7 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
 def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
     if not entry:
         return "<p>No answer selected.</p>"
-    parts = [f"<h3>{html.escape(entry['question'])}</h3>",
+    parts = [f"<h2>{html.escape(entry['question'])}</h2>",
              f"<p><b>Status:</b> {html.escape(entry['status'])} ({html.escape(entry.get('reason') or '')}) · "
              f"<b>Time:</b> {html.escape(entry['time'])} · <b>Index:</b> {html.escape(entry.get('manifest_hash', ''))}</p>",
              f"<p><b>Answer shown:</b><br>{html.escape(entry.get('answer', '')).replace(chr(10), '<br>')}</p>",
@@ -115,7 +116,7 @@ def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
                   f"(rank {c.get('lexical_rank')}) · fused rank {c.get('fused_rank')}")
         passage = highlighted_passage(found[0].text, c.get("sentences", [])) if found else \
             "<em>This passage is no longer in the index (it was rebuilt since).</em>"
-        parts.append(f"<section class='citation'><h4>[{c['n']}] {link} — {html.escape(c['section'])}</h4>"
+        parts.append(f"<section class='citation'><h3>[{c['n']}] {link} — {html.escape(c['section'])}</h3>"
                      f"<p><b>Scores:</b> {html.escape(scores)}</p><table>{rows}</table>"
                      f"<blockquote>{passage}</blockquote></section>")
     return "\n".join(parts)
@@ -165,10 +166,10 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         return [[", ".join(e.get(c) or []) if isinstance(e.get(c), list) else e.get(c, "") for c in log_cols]
                 for e in audit.search(status, query or "", since or None)]
 
-    def download(status: str, query: str, since: str) -> str:
+    def download(status: str, query: str, since: str) -> gr.File:
         path = Path(tempfile.mkdtemp(prefix="audit-")) / "audit-log.csv"
         path.write_text(to_csv(audit.search(status, query or "", since or None)), encoding="utf-8")
-        return str(path)
+        return gr.File(value=str(path), visible=True)
 
     with gr.Blocks(title="Staff console — cancer information assistant", analytics_enabled=False) as staff:
         gr.Markdown("# Staff console\nWhat each answer cited, the document library and the audit log.")
@@ -184,7 +185,7 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             table = gr.Dataframe(value=library(), headers=lib_cols, interactive=False, wrap=True, elem_id="library")
             search.change(library, search, table)
             skipped = engine.skipped()
-            gr.Markdown(f"### Skipped at indexing ({len(skipped)})")
+            gr.Markdown(f"## Skipped at indexing ({len(skipped)})")
             gr.Dataframe(value=[[s["path"], s["reason"]] for s in skipped] or [["–", "none"]], headers=["file", "reason"],
                          interactive=False, wrap=True)
         with gr.Tab("Audit log"):
@@ -195,7 +196,7 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
                 apply = gr.Button("Filter")
             rows = gr.Dataframe(headers=log_cols, interactive=False, wrap=True, elem_id="audit")
             csv_btn = gr.Button("Download CSV")
-            csv_file = gr.File(label="CSV")
+            csv_file = gr.File(label="CSV", visible=False)  # an empty File is an unnamed div
             apply.click(log_rows, [status, query, since], rows)
             csv_btn.click(download, [status, query, since], csv_file)
             staff.load(log_rows, [status, query, since], rows)
@@ -213,7 +214,9 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
         staff = staff_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit)
         gr.mount_gradio_app(app, staff, path="/staff", auth=[(config.staff_user, password)],
                             auth_message="Staff console: sign in with the staff user and password.",
-                            footer_links=[], css=CSS, server_name=config.host, server_port=config.port)
+                            footer_links=[], css=CSS + a11y.CSS, theme=a11y.THEME,
+                            server_name=config.host, server_port=config.port)
+        app.add_middleware(a11y.LoginPageFixes, path="/staff")
     else:
         log.warning("staff console disabled: set RAG_STAFF_PASSWORD or RAG_STAFF_PASSWORD_FILE to enable /staff")
 
@@ -223,7 +226,7 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
             return PlainTextResponse("The staff console is disabled: no staff password is configured.", status_code=404)
 
     patient = patient_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit, max_size=128)
-    gr.mount_gradio_app(app, patient, path="", footer_links=["api"], css=CSS,
+    gr.mount_gradio_app(app, patient, path="", footer_links=["api"], css=CSS + a11y.CSS, theme=a11y.THEME,
                         server_name=config.host, server_port=config.port)
     return app
 
