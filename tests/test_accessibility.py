@@ -52,6 +52,17 @@ def axe_report(page) -> tuple[list[str], list[str]]:
     return wcag, serious
 
 
+def sign_in(page, cfg) -> None:
+    page.locator("input[type='text']").fill(cfg.staff_user)
+    page.locator("input[type='password']").fill(cfg.staff_password)
+    page.get_by_role("button", name="Login").click()
+
+
+def tab_contrasts(page) -> dict[str, float]:
+    tabs = page.get_by_role("tab")
+    return {tabs.nth(i).inner_text(): contrast(tabs.nth(i)) for i in range(tabs.count())}
+
+
 def contrast(locator) -> float:
     return locator.evaluate(CONTRAST_JS)
 
@@ -78,11 +89,11 @@ def assert_visible_focus(page) -> None:
 
 @pytest.fixture()
 def open_page(browser, live_app):  # noqa: F811
-    """open_page(path, width, height): a fresh browser context on the live app, closed after the test."""
+    """open_page(path, width, height, **context_options): a fresh browser page on the live app, closed after the test."""
     contexts = []
 
-    def open_(path: str, width: int = 1100, height: int = 1000):
-        contexts.append(browser.new_context(viewport={"width": width, "height": height}))
+    def open_(path: str, width: int = 1100, height: int = 1000, **options):
+        contexts.append(browser.new_context(viewport={"width": width, "height": height}, **options))
         page = contexts[-1].new_page()
         page.goto(live_app[0] + path)
         return page
@@ -131,9 +142,7 @@ def test_staff_pages_pass_axe(staff, live_app):
     page = staff
     assert page.title(), "the sign-in page has a title"
     reports = {"sign-in": axe_report(page)}
-    page.locator("input[type='text']").fill(cfg.staff_user)
-    page.locator("input[type='password']").fill(cfg.staff_password)
-    page.get_by_role("button", name="Login").click()
+    sign_in(page, cfg)
     page.locator("#pick-answer input").click()
     page.get_by_role("option").filter(has_text="daratumumab").first.click()
     page.locator("#inspector mark").first.wait_for(timeout=30_000)
@@ -141,14 +150,29 @@ def test_staff_pages_pass_axe(staff, live_app):
     page.get_by_role("tab", name="Library").click()
     page.locator("#library table").first.wait_for()
     reports["library"] = axe_report(page)
-    tabs = page.get_by_role("tab")
-    ratios = {tabs.nth(i).inner_text(): contrast(tabs.nth(i)) for i in range(tabs.count())}
+    ratios = tab_contrasts(page)
     page.get_by_role("tab", name="Audit log").click()
     page.locator("#audit").get_by_text("daratumumab").first.wait_for(timeout=30_000)
     reports["audit log"] = axe_report(page)
     problems = [f"{state}: {line}" for state, (wcag, serious) in reports.items() for line in wcag + serious]
     assert problems == [], "\n".join(problems)
     assert len(ratios) == 3 and min(ratios.values()) >= 4.5, ratios
+
+
+def test_dark_mode_passes_axe_too(open_page, live_app, patient):
+    page = open_page("/", color_scheme="dark")
+    page.get_by_text("not medical advice").wait_for()
+    ask(page, ANSWER, 1).locator(SOURCE_LINK).first.wait_for()
+    ask(page, URGENT, 2).locator(".rag-urgent").wait_for()
+    assert page.locator(".dark").count() or page.evaluate("document.body.classList.contains('dark')"), "not dark"
+    reports = {"patient": axe_report(page)}
+    page = open_page("/staff/", color_scheme="dark")
+    sign_in(page, live_app[1])
+    page.locator("#pick-answer input").wait_for(timeout=30_000)
+    reports["staff"] = axe_report(page)
+    problems = [f"{state}: {line}" for state, (wcag, serious) in reports.items() for line in wcag + serious]
+    assert problems == [], "\n".join(problems)
+    assert min(tab_contrasts(page).values()) >= 4.5
 
 
 def test_the_urgent_banner_is_announced_and_readable(patient):

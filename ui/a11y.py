@@ -28,7 +28,7 @@ THEME = gr.themes.Default().set(
 # A focus ring everyone can see (2.4.7): 3 px, dark blue on light pages, light blue on dark ones.
 CSS = """
 :root { --rag-focus: #1d4ed8; }
-.dark { --rag-focus: #93c5fd; }
+.dark { --rag-focus: #93c5fd; --color-accent: var(--primary-500); }  /* the theme has no color_accent_dark */
 .gradio-container :focus-visible { outline: 3px solid var(--rag-focus) !important; outline-offset: 2px; }
 .gradio-container a:focus-visible { border-radius: 2px; }
 """
