@@ -138,7 +138,8 @@ def test_staff_see_no_answer_replies_in_the_review_queue_and_export_exactly_thos
     staff = Client(url + "/staff/", auth=(cfg.staff_user, cfg.staff_password), verbose=False)
     rows = staff.predict("no_answer", "", "", "", api_name="/queue")["data"]
     assert rows and rows[0][1] == "no_answer" and "mongolia" in rows[0][2]
-    exported = open(staff.predict(api_name="/download_queue"), encoding="utf-8").read().splitlines()
+    shown = staff.predict(api_name="/download_queue")  # the File box, now shown, with the CSV in it
+    exported = open(shown["value"] if isinstance(shown, dict) else shown, encoding="utf-8").read().splitlines()
     assert exported[0].startswith("time,status,") and "helpful,comment" in exported[0]
     assert len(exported) == len(rows) + 1 and "mongolia" in exported[1]
 

@@ -21,6 +21,7 @@ from rag import Config, Engine, __version__  # noqa: E402
 from rag.audit import REVIEW_STATUSES, AuditLog, helpful_text, review_kinds, to_csv  # noqa: E402
 from rag.errors import AuditQueryError, FeedbackError, RagError  # noqa: E402
 
+from . import a11y  # noqa: E402
 from .render import answer_markdown, highlighted_passage, safe_url, text  # noqa: E402
 
 log = logging.getLogger("cancer_qa.app")
@@ -111,7 +112,7 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         gr.Markdown("# Cancer information\nAsk a question about cancer. Every answer is quoted from trusted "
                     "sources and shows which ones it used.")
         gr.Markdown(DISCLAIMER, elem_classes=["rag-disclaimer"])
-        chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat")
+        chat = gr.Chatbot(label="Conversation", height=480, elem_id="chat", buttons=["copy", "copy_all"])
         asked = gr.State([])
         answer_ids = gr.State({})  # chat message index -> audit entry id, this session only
         rated = gr.State(None)  # the latest answer's Yes/No, for a comment sent after it
@@ -127,7 +128,7 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             thanks = gr.Markdown(elem_id="feedback-status")
         with gr.Row():
             box = gr.Textbox(placeholder="Type your question and press Enter…", show_label=False, scale=8,
-                             autofocus=True, elem_id="question", lines=1, max_lines=6)
+                             autofocus=True, elem_id="question", lines=1, max_lines=6, label="Your question")
             send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
         gr.Examples(EXAMPLES, inputs=box, label="Example questions")
         clear = gr.Button("Start over", variant="secondary", elem_id="start-over")
@@ -147,7 +148,7 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
 def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
     if not entry:
         return "<p>No answer selected.</p>"
-    parts = [f"<h3>{html.escape(entry['question'])}</h3>",
+    parts = [f"<h2>{html.escape(entry['question'])}</h2>",
              f"<p><b>Status:</b> {html.escape(entry['status'])} ({html.escape(entry.get('reason') or '')}) · "
              f"<b>Time:</b> {html.escape(entry['time'])} · <b>Index:</b> {html.escape(entry.get('manifest_hash', ''))}</p>",
              f"<p><b>Answer shown:</b><br>{html.escape(entry.get('answer', '')).replace(chr(10), '<br>')}</p>",
@@ -164,7 +165,7 @@ def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
                   f"(rank {c.get('lexical_rank')}) · fused rank {c.get('fused_rank')}")
         passage = highlighted_passage(found[0].text, c.get("sentences", [])) if found else \
             "<em>This passage is no longer in the index (it was rebuilt since).</em>"
-        parts.append(f"<section class='citation'><h4>[{c['n']}] {link} — {html.escape(c['section'])}</h4>"
+        parts.append(f"<section class='citation'><h3>[{c['n']}] {link} — {html.escape(c['section'])}</h3>"
                      f"<p><b>Scores:</b> {html.escape(scores)}</p><table>{rows}</table>"
                      f"<blockquote>{passage}</blockquote></section>")
     return "\n".join(parts)
@@ -227,7 +228,7 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         """A selected row (any cell) opens its answer; the row's id column says which, however it is sorted."""
         return inspect((event.row_value or [None])[-1])
 
-    def download_queue(shown: list[str]) -> str:
+    def download_queue(shown: list[str]) -> gr.File:
         by_id = {e.get("id"): e for e in audit.entries()}
         return _csv_file("review-queue", [by_id[i] for i in shown or [] if i in by_id])
 
@@ -244,7 +245,7 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         return [[", ".join(e.get(c) or []) if isinstance(e.get(c), list) else e.get(c, "") for c in log_cols]
                 for e in audit.search(status, query or "", since or None)]
 
-    def download(status: str, query: str, since: str) -> str:
+    def download(status: str, query: str, since: str) -> gr.File:
         return _csv_file("audit-log", audit.search(status, query or "", since or None))
 
     with gr.Blocks(title="Staff console — cancer information assistant", analytics_enabled=False) as staff:
@@ -263,7 +264,7 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             q_shown = gr.State([])
             with gr.Row():
                 q_csv_btn = gr.Button("Download CSV of these rows", elem_id="queue-csv", scale=1)
-                q_csv = gr.File(label="CSV", scale=2, height=80)
+                q_csv = gr.File(label="CSV", scale=2, height=80, visible=False)  # an empty File is an unnamed div
             q_detail = gr.HTML(elem_id="queue-inspector")
             q_filters = [q_status, q_since, q_until, q_doc]
             q_apply.click(queue, q_filters, [q_table, q_shown])
@@ -282,7 +283,7 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             table = gr.Dataframe(value=library(), headers=lib_cols, interactive=False, wrap=True, elem_id="library")
             search.change(library, search, table)
             skipped = engine.skipped()
-            gr.Markdown(f"### Skipped at indexing ({len(skipped)})")
+            gr.Markdown(f"## Skipped at indexing ({len(skipped)})")
             gr.Dataframe(value=[[s["path"], s["reason"]] for s in skipped] or [["–", "none"]], headers=["file", "reason"],
                          interactive=False, wrap=True)
         with gr.Tab("Audit log"):
@@ -293,7 +294,7 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
                 apply = gr.Button("Filter")
             rows = gr.Dataframe(headers=log_cols, interactive=False, wrap=True, elem_id="audit")
             csv_btn = gr.Button("Download CSV")
-            csv_file = gr.File(label="CSV")
+            csv_file = gr.File(label="CSV", visible=False)  # an empty File is an unnamed div
             apply.click(log_rows, [status, query, since], rows)
             csv_btn.click(download, [status, query, since], csv_file)
             staff.load(log_rows, [status, query, since], rows)
@@ -301,11 +302,12 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
     return staff
 
 
-def _csv_file(name: str, entries: list[dict[str, Any]]) -> str:
-    """A fresh private folder per download, so two staff members never receive each other's export."""
+def _csv_file(name: str, entries: list[dict[str, Any]]) -> gr.File:
+    """A fresh private folder per download, so two staff members never receive each other's export; the File
+    box is shown only once it holds a file (an empty one is an unnamed element to screen readers)."""
     path = Path(tempfile.mkdtemp(prefix="audit-")) / f"{name}.csv"
     path.write_text(to_csv(entries), encoding="utf-8")
-    return str(path)
+    return gr.File(value=str(path), visible=True)
 
 
 def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
@@ -318,7 +320,9 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
         staff = staff_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit)
         gr.mount_gradio_app(app, staff, path="/staff", auth=[(config.staff_user, password)],
                             auth_message="Staff console: sign in with the staff user and password.",
-                            footer_links=[], css=CSS, server_name=config.host, server_port=config.port)
+                            footer_links=[], css=CSS + a11y.CSS, theme=a11y.THEME,
+                            server_name=config.host, server_port=config.port)
+        app.add_middleware(a11y.LoginPageFixes, path="/staff")
     else:
         log.warning("staff console disabled: set RAG_STAFF_PASSWORD or RAG_STAFF_PASSWORD_FILE to enable /staff")
 
@@ -328,7 +332,7 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
             return PlainTextResponse("The staff console is disabled: no staff password is configured.", status_code=404)
 
     patient = patient_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit, max_size=128)
-    gr.mount_gradio_app(app, patient, path="", footer_links=["api"], css=CSS,
+    gr.mount_gradio_app(app, patient, path="", footer_links=["api"], css=CSS + a11y.CSS, theme=a11y.THEME,
                         server_name=config.host, server_port=config.port)
     return app
 
