@@ -3,6 +3,7 @@ agreement with PyTorch float32 (the reference every precision is judged against)
 
     python benchmarks/bench_embed.py                 # ≈ 4 min on 2 cores (PyTorch float32 is most of it)
     python benchmarks/bench_embed.py --build         # also: a whole `python -m rag index` of seeds/ per candidate
+    python benchmarks/bench_embed.py --build-only 2  # only whole builds, 2 interleaved rounds (wall and CPU time)
     python benchmarks/bench_embed.py --questions 300 --passages 1024 --batch-sizes 16,32,64
 
 Candidates run interleaved (each question goes to every candidate in turn) so load from other processes hits
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,14 +81,35 @@ def pinned(embedder: Embedder, threads: int) -> Callable[[Callable[[], object]],
     return run
 
 
-def build_seconds(backend: str, dtype: str) -> float:
-    """A whole `python -m rag index` of seeds/ into a temp folder, as a user runs it."""
+BUILDS = [("torch", "int8"), ("torch", "float32"), ("onnx", "float32"), ("onnx", "int8")]
+
+
+def build_seconds(backend: str, dtype: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of a whole `python -m rag index` of seeds/ into a temp folder, as a user runs it. CPU
+    time (all threads) is the steadier figure when other processes share the machine."""
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
         env = {**os.environ, "RAG_EMBED_BACKEND": backend, "RAG_MODEL_DTYPE": dtype, "RAG_INDEX_DIR": tmp,
                "RAG_DOCS_DIR": str(ROOT / "seeds")}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run([sys.executable, "-m", "rag", "index"], cwd=ROOT, env=env, capture_output=True, check=True)
-        return time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.perf_counter() - started, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def compare_builds(rounds: int) -> None:
+    """Whole builds only, interleaved round by round; best wall and CPU time of each."""
+    best: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for backend, dtype in BUILDS:
+            wall, cpu = build_seconds(backend, dtype)
+            key = f"{backend} {dtype}"
+            best[key] = [min(a, b) for a, b in zip(best.get(key, [wall, cpu]), (wall, cpu))]
+    base = best["torch int8"]
+    print(f"\nseeds/ build, best of {rounds} interleaved rounds\n")
+    print("| backend, precision | wall s | CPU s | wall vs torch int8 | CPU vs torch int8 |\n|---|---|---|---|---|")
+    for key, (wall, cpu) in best.items():
+        print(f"| {key} | {wall:.1f} | {cpu:.1f} | {wall / base[0]:.2f}× | {cpu / base[1]:.2f}× |")
 
 
 def main() -> None:
@@ -95,8 +118,12 @@ def main() -> None:
     ap.add_argument("--passages", type=int, default=256)
     ap.add_argument("--batch-sizes", default="16")
     ap.add_argument("--build", action="store_true", help="also time a whole seeds/ build per backend/precision")
+    ap.add_argument("--build-only", type=int, metavar="ROUNDS", help="only whole builds, this many interleaved rounds")
     args = ap.parse_args()
     print(f"CPU: {cpu_model()} · {os.cpu_count()} logical cores")
+    if args.build_only:
+        compare_builds(args.build_only)
+        return
     made = {}
     for backend, dtype, threads in CANDIDATES:
         key = f"{backend} {dtype}" + (" 1 thread" if threads else "")
@@ -125,8 +152,8 @@ def main() -> None:
                 throughput[key, bs] = max(throughput.get((key, bs), 0.0), len(ps) / (ms / 1000))
     builds = {}
     if args.build:
-        for backend, dtype in [("torch", "int8"), ("torch", "float32"), ("onnx", "float32"), ("onnx", "int8")]:
-            builds[f"{backend} {dtype}"] = build_seconds(backend, dtype)
+        for backend, dtype in BUILDS:
+            builds[f"{backend} {dtype}"] = build_seconds(backend, dtype)[0]
 
     print(f"\n{len(qs)} questions (encode_with_frame, one at a time), {len(ps)} passages "
           f"(mean {np.mean(reference.count_tokens(ps)):.0f} word-pieces)\n")

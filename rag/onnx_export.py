@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from .errors import ModelError
 
-EXPORT_VERSION = 1  # bump when the export recipe below changes
+EXPORT_VERSION = 2  # bump when the export recipe below changes (2: TorchScript exporter first, BERT fusion)
 OPSET = 18
 PRECISIONS = ("float32", "int8")
 OUTPUT = "token_embeddings"  # last hidden state: the sentence vector and the frame vector both pool it
@@ -46,10 +46,9 @@ def export_settings(weights_sha256: str, precision: str) -> dict[str, Any]:
         raise OnnxExportError(f"ONNX precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     settings: dict[str, Any] = {
         "export_version": EXPORT_VERSION, "source_sha256": weights_sha256, "precision": precision, "opset": OPSET,
-        "attention": "eager", "torch": _version("torch"), "transformers": _version("transformers"),
+        "attention": "eager", "fusion": "bert" if precision == "float32" else "none", "torch": _version("torch"), "transformers": _version("transformers"),
+        "onnxruntime": _version("onnxruntime"),  # its optimizer fuses float32, its quantizer makes int8
     }
-    if precision == "int8":  # the quantizer ships with onnxruntime
-        settings["onnxruntime"] = _version("onnxruntime")
     return settings
 
 
@@ -147,25 +146,68 @@ def _publish(folder: Path, build: Callable[[Path], None]) -> None:
 
 
 def _export(model_dir: Path, settings: dict[str, Any], tmp: Path) -> None:
-    """torch → ONNX float32 (checked against torch), then int8 weights by ONNX Runtime's dynamic quantizer."""
+    """torch → ONNX float32 (checked against torch) → fused (checked again), or int8 weights by ONNX Runtime's
+    dynamic quantizer."""
     from .embeddings import sha256_file
 
-    plain = tmp / ("model.onnx" if settings["precision"] == "float32" else "model-float32.onnx")
-    exporter = _torch_export(model_dir, plain)
-    if settings["precision"] == "int8":
+    plain = tmp / "model-plain.onnx"
+    exporter, probe, expected = _torch_export(model_dir, plain)
+    _check_probe(plain, probe, expected, f"exporter {exporter}")
+    final = tmp / "model.onnx"
+    fused: dict[str, int] = {}
+    if settings["precision"] == "int8":  # the quantizer knows the plain graph's ops, not the fused contrib ops
         with _quiet():
             from onnxruntime.quantization import QuantType, quantize_dynamic
-            quantize_dynamic(str(plain), str(tmp / "model.onnx"), per_channel=True, weight_type=QuantType.QInt8)
-        plain.unlink()
-    manifest = {"settings": settings, "exporter": exporter, "onnx_sha256": sha256_file(tmp / "model.onnx"),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            quantize_dynamic(str(plain), str(final), per_channel=True, weight_type=QuantType.QInt8)
+    else:
+        fused = _fuse(model_dir, plain, final)
+        if fused:
+            _check_probe(final, probe, expected, "fused graph")
+        else:
+            os.replace(plain, final)
+    plain.unlink(missing_ok=True)
+    manifest = {"settings": settings, "exporter": exporter, "fused": fused,
+                "onnx_sha256": sha256_file(tmp / "model.onnx"), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
-def _torch_export(model_dir: Path, out: Path) -> str:
-    """Export the transformer (input_ids, attention_mask → token embeddings); return which exporter worked."""
+def _fuse(model_dir: Path, plain: Path, out: Path) -> dict[str, int]:
+    """ONNX Runtime's BERT fusions (one Attention op per layer, SkipLayerNorm, BiasGelu, fused embeddings): the same
+    arithmetic in fewer, faster kernels (benchmarks/bench_embed.py). Returns the fused ops, or {} when the graph is
+    not a BERT the optimizer recognises (the plain export is then used as it is)."""
     try:
-        import numpy as np
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        if config.get("model_type") != "bert":
+            return {}
+        with _quiet():
+            from onnxruntime.transformers.optimizer import optimize_model
+            model = optimize_model(str(plain), model_type="bert", num_heads=int(config["num_attention_heads"]),
+                                   hidden_size=int(config["hidden_size"]), opt_level=0)
+            fused = {op: n for op, n in model.get_fused_operator_statistics().items() if n}
+            if not fused.get("Attention"):
+                return {}
+            model.save_model_to_file(str(out))
+        return fused
+    except Exception:  # the optimizer is an accelerator, not a requirement: any failure keeps the plain graph
+        out.unlink(missing_ok=True)
+        return {}
+
+
+def _check_probe(path: Path, probe: tuple, expected: Any, what: str) -> None:
+    """The ONNX graph must give torch's token embeddings (under the mask) on a probe batch with padding."""
+    import numpy as np
+
+    ids, mask = probe
+    got = _run(path, ids, mask)
+    real = mask.astype(bool)
+    if got.shape != expected.shape or not np.allclose(got[real], expected[real], atol=1e-4):
+        raise OnnxExportError(f"{path.name}: ONNX Runtime output differs from torch on a probe ({what})")
+
+
+def _torch_export(model_dir: Path, out: Path) -> tuple[str, tuple, Any]:
+    """Export the transformer (input_ids, attention_mask → token embeddings); return which exporter worked, the
+    probe inputs and torch's output on them."""
+    try:
         import torch
         from transformers import AutoModel
     except ImportError as err:
@@ -187,7 +229,8 @@ def _torch_export(model_dir: Path, out: Path) -> str:
         mask = (ids != 0).long()
         names = {"input_names": ["input_ids", "attention_mask"], "output_names": [OUTPUT]}
         errors = []
-        for exporter in ("dynamo", "torchscript"):
+        # TorchScript's graph is the one ONNX Runtime's optimizer fuses; dynamo's is the fallback
+        for exporter in ("torchscript", "dynamo"):
             try:
                 if exporter == "dynamo":
                     longest = int(body.model.config.max_position_embeddings)
@@ -197,7 +240,7 @@ def _torch_export(model_dir: Path, out: Path) -> str:
                                                                                "attention_mask": {0: batch, 1: seq}},
                                                 **names)
                     program.save(str(out), external_data=False)
-                else:  # the older exporter, kept for torch builds where dynamo cannot trace the model
+                else:
                     axes = {n: {0: "batch", 1: "seq"} for n in names["input_names"] + names["output_names"]}
                     torch.onnx.export(body, (ids, mask), str(out), dynamo=False, opset_version=OPSET,
                                       dynamic_axes=axes, **names)
@@ -209,11 +252,7 @@ def _torch_export(model_dir: Path, out: Path) -> str:
             raise OnnxExportError(f"{model_dir}: torch.onnx.export failed ({'; '.join(errors)})")
         with torch.no_grad():
             expected = body(ids, mask).numpy()
-    got = _run(out, ids.numpy(), mask.numpy())
-    real = mask.numpy().astype(bool)
-    if got.shape != expected.shape or not np.allclose(got[real], expected[real], atol=1e-4):
-        raise OnnxExportError(f"{out.name}: ONNX Runtime output differs from torch on a probe (exporter {exporter})")
-    return exporter
+    return exporter, (ids.numpy(), mask.numpy()), expected
 
 
 def _run(path: Path, ids, mask):
