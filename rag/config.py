@@ -22,7 +22,7 @@ class Config:
     model_path: Path | None = None
     model_sha256: str | None = None  # optional pin for a model named by path (the bundled one is always checked)
     model_dtype: str = "auto"  # auto (= float32) | float32 | int8 | bfloat16: part of the index's identity
-    embed_batch_size: int = 16
+    embed_batch_size: int = 0  # 0 = the backend's measured best (embeddings.BEST_BATCH_SIZE)
     # auto = ONNX Runtime when it imports and the export works, else PyTorch with one warning | onnx | torch
     embed_backend: str = "auto"
     onnx_dir: Path = Path("models/onnx")  # ONNX exports of the verified weights, made on first use

