@@ -208,6 +208,10 @@ def test_a_patient_can_ask_and_reach_the_source_link_by_keyboard_alone(open_page
     press_until(page, "Shift+Tab", f"#chat {SOURCE_LINK}", limit=12)  # past the feedback panel
     assert_visible_focus(page)
     assert "Daratumumab" in page.evaluate("document.activeElement.textContent")
+    press_until(page, "Tab", "button", limit=12, text="No, not helpful")  # rate the answer
+    assert_visible_focus(page)
+    page.keyboard.press("Enter")
+    page.locator("#feedback-status").get_by_text("rating was saved").wait_for(timeout=30_000)
     press_until(page, "Tab", "#question textarea", limit=12)  # and back to ask again
     page.keyboard.type(URGENT)
     page.keyboard.press("Enter")
