@@ -126,14 +126,16 @@ def is_bare_heading(text: str) -> bool:
 
 def run_in_heading_length(text: str) -> int:
     """Characters of a heading run into its paragraph by the source ("Stage I multiple myeloma In stage I multiple
-    myeloma, ..."): a short unpunctuated lead that the sentence itself repeats after a capitalised word. 0 if none."""
+    myeloma, ..."): a short unpunctuated lead that the sentence itself repeats after a capitalised word; a one-word
+    lead only when repeated at once ("Surgery Surgery (removing the cancer...) is ..."). 0 if none."""
     words = text.split()
-    for k in range(2, min(9, len(words) - 3)):
+    for k in range(1, min(9, len(words) - 3)):
         head, nxt = words[:k], words[k]
         if any(w[-1] in ".,;:!?" for w in head) or not nxt[:1].isupper():
             continue
         rest = " ".join(words[k:]).lower()
-        if " ".join(head).lower() in rest:
+        lead = " ".join(head).lower()
+        if (rest.startswith(lead + " ") if k == 1 else lead in rest):
             return text.index(nxt, len(" ".join(head)))
     return 0
 

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import secrets
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -49,7 +50,8 @@ class AuditLog:
     def record(self, answer: Answer, history_used: bool = False) -> dict[str, Any]:
         rank_of = {h.chunk.passage_id: h for h in answer.hits}
         entry = {
-            "id": dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f"),
+            # the time orders ids; the random tail keeps two answers of one microsecond apart (ratings link by id)
+            "id": dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_hex(4),
             "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "question": redact(answer.question),
             "status": answer.status,

@@ -91,6 +91,10 @@ def test_no_sentence_is_quoted_twice(engine, question):
     ("Progressive hairy cell leukemia In progressive hairy cell leukemia, the leukemia has been treated.",
      "In progressive hairy cell leukemia, the leukemia has been treated."),
     ("Adult acute myeloid leukemia (AML) is a cancer of the blood.", "Adult acute myeloid leukemia (AML) is a cancer of the blood."),
+    ("Surgery Surgery (removing the cancer in an operation) is the most common treatment.",
+     "Surgery (removing the cancer in an operation) is the most common treatment."),
+    ("Chemotherapy Is a treatment that uses drugs to stop the growth of cancer cells.",
+     "Chemotherapy Is a treatment that uses drugs to stop the growth of cancer cells."),
 ])
 def test_a_heading_run_into_its_sentence_is_not_quoted(sentence, quoted):
     from rag.answer import run_in_heading_length

@@ -30,6 +30,13 @@ def test_entries_append_and_read_back_newest_first(engine, tmp_path):
     assert [e["status"] for e in log.search(status="answered")] == ["answered"]
 
 
+def test_every_answer_gets_its_own_id_even_within_one_microsecond(engine, tmp_path):
+    log = AuditLog(tmp_path / "audit.jsonl")
+    answer = engine.ask("what is melanoma?")
+    ids = [log.record(answer)["id"] for _ in range(200)]  # ratings find their answer by this id
+    assert len(set(ids)) == 200 and ids == sorted(ids, key=lambda i: i.split("-")[0])
+
+
 def test_a_torn_last_line_from_a_crash_does_not_hide_earlier_lines(engine, tmp_path):
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path)
