@@ -118,3 +118,22 @@ def test_a_patient_rates_an_answer_by_keyboard_and_staff_open_it_from_the_review
     assert "not helpful" in inspector.inner_text() and inspector.locator("mark").count() > 0
     page.screenshot(path=str(SHOTS / "staff-review-queue.png"), full_page=True)
     assert page.dialogs == []
+
+
+def test_a_patient_can_rate_an_earlier_answer_with_the_thumbs_under_it(page, live_app):
+    from rag.audit import AuditLog
+
+    url, cfg = live_app
+    page.goto(url + "/")
+    page.get_by_text("not medical advice").wait_for()
+    first = ask(page, "what are the symptoms of melanoma?", 1)
+    first.get_by_text("Sources").wait_for()
+    ask(page, "what is kidney cancer?", 2).get_by_text("Sources").wait_for()
+    thumbs_down = page.locator("#chat").get_by_role("button", name="Dislike")
+    assert thumbs_down.count() == 2  # one under each answer
+    thumbs_down.first.focus()
+    page.keyboard.press("Enter")
+    page.locator("#feedback-status").get_by_text("rating was saved").wait_for(timeout=30_000)
+    rated = {e["question"]: e.get("feedback") for e in AuditLog(cfg.audit_log).entries()}
+    assert rated["what are the symptoms of melanoma?"]["helpful"] is False  # the earlier answer, not the latest
+    assert rated["what is kidney cancer?"] is None

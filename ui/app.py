@@ -102,6 +102,13 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             return helpful, rate_answer(audit, max_comment, answer_ids, helpful, comment)
         return handler
 
+    def rate_message(answer_ids: dict[int, str], like: gr.LikeData) -> Any:
+        """The thumbs under every answer in the chat: rates that answer, however far up the conversation it is."""
+        if like.liked not in (True, False):  # a thumb clicked off again: the earlier rating stays on record
+            return gr.update()
+        index = like.index if isinstance(like.index, int) else like.index[0]
+        return rate_answer(audit, max_comment, answer_ids, like.liked, "", index=index)
+
     def ask(question: str, history: list[str] | None = None) -> dict:
         """Answer a question from the trusted sources; returns the same JSON as `python -m rag ask --json`."""
         ans = engine.ask(question if isinstance(question, str) else "", history=history or [])
@@ -141,6 +148,7 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         no.click(rate(False), [answer_ids, comment], [rated, thanks], api_visibility="private")
         send_comment.click(lambda ids, helpful, remark: rate_answer(audit, max_comment, ids, helpful, remark),
                            [answer_ids, rated, comment], thanks, api_visibility="private")
+        chat.like(rate_message, answer_ids, thanks, api_visibility="private")
         gr.api(ask, api_name="ask")
     return demo
 
