@@ -149,3 +149,12 @@ def test_a_bad_review_queue_date_gets_an_actionable_message(live_app):
     staff = Client(url + "/staff/", auth=(cfg.staff_user, cfg.staff_password), verbose=False)
     with pytest.raises(Exception, match="since: expected a date written YYYY-MM-DD"):
         staff.predict("all", "last week", "", "", api_name="/queue")
+
+
+def test_the_inspector_names_a_status_reason_only_when_there_is_one(engine):
+    from ui.app import _inspector_html
+
+    entry = {"question": "what is melanoma?", "status": "answered", "reason": "", "time": "2026-11-26T10:00:00+00:00"}
+    assert "<b>Status:</b> answered · " in _inspector_html(engine, entry)
+    declined = _inspector_html(engine, {**entry, "status": "no_answer", "reason": "out_of_scope"})
+    assert "<b>Status:</b> no_answer (out_of_scope) · " in declined

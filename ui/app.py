@@ -156,8 +156,9 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
 def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
     if not entry:
         return "<p>No answer selected.</p>"
+    reason = f" ({html.escape(entry['reason'])})" if entry.get("reason") else ""
     parts = [f"<h2>{html.escape(entry['question'])}</h2>",
-             f"<p><b>Status:</b> {html.escape(entry['status'])} ({html.escape(entry.get('reason') or '')}) · "
+             f"<p><b>Status:</b> {html.escape(entry['status'])}{reason} · "
              f"<b>Time:</b> {html.escape(entry['time'])} · <b>Index:</b> {html.escape(entry.get('manifest_hash', ''))}</p>",
              f"<p><b>Answer shown:</b><br>{html.escape(entry.get('answer', '')).replace(chr(10), '<br>')}</p>",
              _feedback_html(entry.get("feedback")), _safety_html(entry.get("safety"))]
