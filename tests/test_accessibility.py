@@ -275,6 +275,7 @@ def test_the_patient_page_reflows_without_horizontal_scrolling(open_page, width)
         assert element.is_visible() and box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, element
     link.click(trial=True)  # not covered by anything
     page.locator("#ask-button").click(trial=True)
+    assert answer.bounding_box()["width"] >= 0.75 * width, "the answer is squeezed into a narrow column"
     placeholder = page.locator("#question textarea").evaluate("el => el.scrollHeight <= el.clientHeight + 2")
     assert placeholder, "the question box cuts off its placeholder"
     SHOTS.mkdir(parents=True, exist_ok=True)

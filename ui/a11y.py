@@ -34,6 +34,14 @@ CSS = """
 """
 # On a phone (320 px, or 400 % zoom) the one-line question box cut its placeholder in half: give it two lines there.
 CSS += "@media (max-width: 480px) { #question textarea { min-height: 4.6em !important; } }\n"
+# There, too, Gradio's 32 px page padding and the chat's 20 px bubble margins left answers a 170 px column (a word or
+# two a line at 200 % text size): give the text the width.
+# The page padding sits outside the element Gradio scopes `css` to, so it goes in the page's <head> (HEAD).
+CSS += """@media (max-width: 480px) {
+  #chat .message-row { margin-left: 2px !important; margin-right: 2px !important; max-width: 100% !important; }
+}
+"""
+HEAD = "<style>@media (max-width: 480px) { .gradio-container .main.app { padding-left: 8px; padding-right: 8px; } }</style>"
 
 # Gradio's sign-in page is not built from our Blocks (no title, css, js or head of ours reaches it): it has no <title>
 # (WCAG 2.4.2), no main landmark or level-one heading, and its inputs lack autocomplete purposes (1.3.5).

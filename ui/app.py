@@ -329,7 +329,7 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
         staff = staff_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit)
         gr.mount_gradio_app(app, staff, path="/staff", auth=[(config.staff_user, password)],
                             auth_message="Staff console: sign in with the staff user and password.",
-                            footer_links=[], css=CSS + a11y.CSS, theme=a11y.THEME,
+                            footer_links=[], css=CSS + a11y.CSS, theme=a11y.THEME, head=a11y.HEAD,
                             server_name=config.host, server_port=config.port)
         app.add_middleware(a11y.LoginPageFixes, path="/staff")
     else:
@@ -342,7 +342,7 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
 
     patient = patient_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit, max_size=128)
     gr.mount_gradio_app(app, patient, path="", footer_links=["api"], css=CSS + a11y.CSS, theme=a11y.THEME,
-                        server_name=config.host, server_port=config.port)
+                        head=a11y.HEAD, server_name=config.host, server_port=config.port)
     return app
 
 
