@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_import(args: argparse.Namespace, config: Config) -> int:
-    from .importer import LeafletMetadata, import_files
+    from .importer import ImportLimits, LeafletMetadata, import_files
 
     given = {name: getattr(args, name) for name in ("url", "source", "audience", "cancer_types", "language",
                                                     "last_reviewed", "review_frequency", "license")}
@@ -146,7 +146,8 @@ def cmd_import(args: argparse.Namespace, config: Config) -> int:
         else:
             print(f"{path} -> {result}", flush=True)
 
-    report = import_files(args.files, args.out, metadata, force=args.force, on_result=show)
+    limits = ImportLimits(config.import_max_file_bytes, config.max_file_bytes)
+    report = import_files(args.files, args.out, metadata, force=args.force, on_result=show, limits=limits)
     print(f"imported {len(report.written)} of {len(args.files)} files -> {args.out}")
     return 2 if report.failed else 0
 

@@ -29,6 +29,7 @@ class Config:
     embed_threads: int = 0  # ONNX Runtime intra-op threads (0 = one per core)
     # documents
     max_file_bytes: int = 5_000_000
+    import_max_file_bytes: int = 50_000_000  # `rag import`: larger PDF/DOCX/HTML files are refused by name
     # chunker (stored in the manifest: changing them requires a rebuild)
     chunk_max_tokens: int = 200  # passage incl. heading prefix, measured with the model tokenizer (< 256 window)
     chunk_overlap_sentences: int = 1

@@ -102,14 +102,22 @@ class ImportReport:
     failed: list[ConversionError] = field(default_factory=list)
 
 
+@dataclass
+class ImportLimits:
+    """Sizes the importer refuses, by name (Config.import_max_file_bytes and Config.max_file_bytes)."""
+    max_input_bytes: int | None = None  # a leaflet larger than this is not parsed (time and memory)
+    max_output_bytes: int | None = None  # the index skips knowledge-base files larger than this
+
+
 def import_files(paths: Iterable[Path], out_dir: Path, metadata: LeafletMetadata, force: bool = False,
-                 on_result: Callable[[Path, Path | ConversionError], None] | None = None) -> ImportReport:
+                 on_result: Callable[[Path, Path | ConversionError], None] | None = None,
+                 limits: ImportLimits = ImportLimits()) -> ImportReport:
     """Import each file on its own: one that fails is reported and the others still import."""
     report = ImportReport()
     written_by: dict[Path, Path] = {}
     for path in paths:
         try:
-            doc = import_file(path, metadata)
+            doc = import_file(path, metadata, limits)
             target = output_path(doc, out_dir)
             if target in written_by:
                 raise ConversionError(str(path), f"same output name {target} as {written_by[target]} in this import: "
@@ -127,13 +135,23 @@ def import_files(paths: Iterable[Path], out_dir: Path, metadata: LeafletMetadata
     return report
 
 
-def import_file(path: Path, metadata: LeafletMetadata) -> ImportedDocument:
+def import_file(path: Path, metadata: LeafletMetadata, limits: ImportLimits = ImportLimits()) -> ImportedDocument:
+    size = path.stat().st_size if path.is_file() else 0
+    if limits.max_input_bytes is not None and size > limits.max_input_bytes:
+        raise ConversionError(str(path), f"{size:,} bytes, over the import limit of {limits.max_input_bytes:,} bytes "
+                                         "(RAG_IMPORT_MAX_FILE_BYTES): split the document, or raise the limit")
     converted = convert_file(path)
     body = _tidy(converted.markdown)
     if not re.search(r"\w", body):
         raise ConversionError(str(path), "no text found in the document: check that it is the right file")
     title = _title(converted, body, path)
-    return ImportedDocument(path, front_matter(title, metadata, converted), body)
+    doc = ImportedDocument(path, front_matter(title, metadata, converted), body)
+    written = len(doc.to_text().encode("utf-8"))
+    if limits.max_output_bytes is not None and written > limits.max_output_bytes:
+        raise ConversionError(str(path), f"its text is {written:,} bytes, over the index's limit of "
+                                         f"{limits.max_output_bytes:,} bytes per document (RAG_MAX_FILE_BYTES), so "
+                                         "it would be skipped: split the document")
+    return doc
 
 
 def convert_file(path: Path) -> Converted:

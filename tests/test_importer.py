@@ -330,3 +330,17 @@ def test_imported_leaflets_are_indexed_quoted_and_cited_then_updated_incremental
     assert run(capsys, make_pdf(tmp_path / "visit.pdf", visit), "--out", docs)[0] == 0
     second = build_index(cfg, embedder)
     assert second.documents == 4 and second.reused == first.passages and second.embedded == second.passages - first.passages
+
+
+def test_files_over_the_size_limits_are_refused_by_name_and_the_others_still_import(tmp_path, capsys, monkeypatch):
+    small, large = make_html(tmp_path / "eating.html"), make_docx(tmp_path / "mouth.docx")
+    monkeypatch.setenv("RAG_IMPORT_MAX_FILE_BYTES", str(large.stat().st_size - 1))
+    code, stdout, err = run(capsys, small, large, "--out", tmp_path / "kb")
+    assert code == 2 and "imported 1 of 2 files" in stdout
+    assert err.startswith(f"error: {large}: ") and "RAG_IMPORT_MAX_FILE_BYTES" in err and err.count("\n") == 1
+
+    monkeypatch.delenv("RAG_IMPORT_MAX_FILE_BYTES")
+    monkeypatch.setenv("RAG_MAX_FILE_BYTES", "400")  # what the index would skip is not written
+    code, _, err = run(capsys, large, "--out", tmp_path / "kb2")
+    assert code == 2 and "RAG_MAX_FILE_BYTES" in err and "would be skipped" in err
+    assert not (tmp_path / "kb2").exists() or not list((tmp_path / "kb2").iterdir())
