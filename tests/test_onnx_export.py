@@ -82,3 +82,13 @@ def test_only_mean_pooled_sentence_transformers_layouts_are_exported(tmp_path):
     pooling.write_text(json.dumps({**cfg, "pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True}))
     with pytest.raises(OnnxExportError, match="only mean pooling"):
         supported(model)
+
+
+def test_a_graph_the_optimizer_does_not_know_is_kept_plain(tmp_path, embedder):
+    from rag.onnx_export import _fuse
+
+    other = tmp_path / "model"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "roberta", "num_attention_heads": 12, "hidden_size": 384}))
+    out = tmp_path / "fused.onnx"
+    assert _fuse(other, embedder.onnx_path, out) == {} and not out.exists()  # the plain export is used as it is
