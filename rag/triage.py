@@ -118,28 +118,41 @@ def bank_key(examples: Sequence[Example], model_id: str) -> str:
     return h.hexdigest()[:20]
 
 
+def _read_cache(path: Path | None) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file, or None when there is none or it is damaged (then it is recomputed)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
+def _write_cache(path: Path | None, arrays: dict[str, np.ndarray]) -> None:
+    """Written whole under a temp name, then renamed; a read-only install still works, it recomputes each start."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        tmp.replace(path)
+    except OSError:
+        pass
+
+
 def embed_bank(examples: Sequence[Example], embedder, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
     """(sentence, frame) vectors of the bank from the engine's own embedder, cached on disk by model and content."""
     key = bank_key(examples, embedder.model_id)
     path = Path(cache_dir) / f"safety-bank-{key}.npz" if cache_dir else None
-    if path is not None and path.is_file():
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                sentence, frame = data["sentence"], data["frame"]
-            if sentence.shape == frame.shape == (len(examples), embedder.dim):
-                return sentence, frame
-        except (OSError, ValueError, KeyError):
-            pass  # a damaged cache file is recomputed
+    cached = _read_cache(path)
+    if cached and {"sentence", "frame"} <= set(cached) and \
+            cached["sentence"].shape == cached["frame"].shape == (len(examples), embedder.dim):
+        return cached["sentence"], cached["frame"]
     sentence, frame = embedder.encode_with_frame([e.text for e in examples])
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + ".partial")
-            with open(tmp, "wb") as fh:
-                np.savez(fh, sentence=sentence, frame=frame)
-            tmp.replace(path)
-        except OSError:
-            pass  # a read-only install still works, it just embeds the bank at each start
+    _write_cache(path, {"sentence": sentence, "frame": frame})
     return sentence, frame
 
 
@@ -167,6 +180,8 @@ class SafetyClassifier:
 
     urgent score = P(an urgent label or a near-miss) × P(happening now): an AND of the two, which one linear
     model over the concatenated views cannot express. decline score = P(a decline label)."""
+
+    PARTS = (("topic", 2), ("situation", 3))  # (model, longest word n-gram of its tf-idf view)
 
     def __init__(self, topic: tuple, situation: tuple, bank: Sequence[Example], bank_vectors: np.ndarray):
         self.topic_vectorizer, self.topic = topic
@@ -213,6 +228,29 @@ class SafetyClassifier:
                       np.isin(labels[alarm], list(URGENT_LABELS)))
         return cls((tv, topic), (sv, situation), examples, sentence)
 
+    def parameters(self) -> dict[str, np.ndarray]:
+        """What scoring needs, as plain arrays (no pickle): each view's vocabulary and idf, each model's weights."""
+        arrays: dict[str, np.ndarray] = {}
+        for name, _ in self.PARTS:
+            vectorizer, model = getattr(self, f"{name}_vectorizer"), getattr(self, name)
+            arrays[f"{name}_terms"] = np.array(sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get), dtype=str)
+            arrays[f"{name}_idf"] = np.asarray(vectorizer.idf_)
+            arrays[f"{name}_coef"], arrays[f"{name}_intercept"] = model.coef_, model.intercept_
+            arrays[f"{name}_classes"] = np.asarray(model.classes_)
+        return arrays
+
+    @classmethod
+    def from_parameters(cls, arrays: dict[str, np.ndarray], bank: Sequence[Example],
+                        bank_vectors: np.ndarray) -> "SafetyClassifier":
+        parts = []
+        for name, max_n in cls.PARTS:
+            vectorizer = cls._vectorizer(max_n)
+            vectorizer.set_params(vocabulary={str(t): i for i, t in enumerate(arrays[f"{name}_terms"])})
+            vectorizer.idf_ = arrays[f"{name}_idf"]
+            parts.append((vectorizer, FittedLinear(arrays[f"{name}_coef"], arrays[f"{name}_intercept"],
+                                                   arrays[f"{name}_classes"])))
+        return cls(parts[0], parts[1], bank, bank_vectors)
+
     def scores(self, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(urgent score, decline score, label probabilities) per message."""
@@ -253,6 +291,14 @@ class SafetyClassifier:
         return Triage(float(urgent[0]), self.likeliest_urgent_label(p),
                       float(decline[0]), self.labels[d_idx[np.argmax(p[d_idx])]], oos,
                       self.bank[i].text, self.bank[i].label, float(sims[i]))
+
+
+@dataclass
+class FittedLinear:
+    """A fitted logistic regression's parameters: all that scoring reads (SafetyClassifier._logits)."""
+    coef_: np.ndarray
+    intercept_: np.ndarray
+    classes_: np.ndarray
 
 
 _CONTROLLER = None
@@ -313,9 +359,29 @@ def cross_validate(examples: Sequence[Example], sentence: np.ndarray, frame: np.
     return urgent, decline, predicted
 
 
+def classifier_key(examples: Sequence[Example], model_id: str, c: float) -> str:
+    """Everything the fit depends on: the bank's texts and labels, the model, the settings, scikit-learn."""
+    import sklearn
+
+    h = hashlib.sha256(f"{bank_key(examples, model_id)}|c={c!r}|sklearn={sklearn.__version__}|fit-v1".encode())
+    for e in examples:
+        h.update(b"\x00" + e.label.encode("utf-8"))
+    return h.hexdigest()[:20]
+
+
 def load_classifier(embedder, extra_dir: Path | None = None, cache_dir: Path | None = None,
                     c: float = 10.0) -> SafetyClassifier:
-    """The bank (shipped + the clinic's), embedded by the engine's embedder, and the classifier fitted on it."""
+    """The bank (shipped + the clinic's), embedded by the engine's embedder, and the classifier fitted on it. The
+    fit (≈ 4 s, most of a one-shot `rag ask`) is cached beside the bank's vectors, keyed by all it depends on."""
     bank = load_bank(extra_dir)
     sentence, frame = embed_bank(bank, embedder, cache_dir)
-    return SafetyClassifier.fit(bank, sentence, frame, c)
+    path = Path(cache_dir) / f"safety-classifier-{classifier_key(bank, embedder.model_id, c)}.npz" if cache_dir else None
+    cached = _read_cache(path)
+    if cached is not None:
+        try:
+            return SafetyClassifier.from_parameters(cached, bank, sentence)
+        except (KeyError, ValueError):
+            pass  # not a classifier this code can read: fitted again below
+    classifier = SafetyClassifier.fit(bank, sentence, frame, c)
+    _write_cache(path, classifier.parameters())
+    return classifier

@@ -100,3 +100,25 @@ def test_a_bank_without_near_misses_cannot_train_the_situation_model(embedder):
     s, f = embedder.encode_with_frame([e.text for e in bank])
     with pytest.raises(SafetyBankError, match="near_miss"):
         SafetyClassifier.fit(bank, s, f)
+
+
+def test_the_fit_is_cached_and_a_cached_classifier_scores_exactly_like_a_fresh_fit(engine, tmp_path):
+    texts = ["my dad can't breathe and his lips are blue", "what is melanoma?", "how much morphine should I take"]
+    s, f = engine.embedder.encode_with_frame(texts)
+    fresh = load_classifier(engine.embedder, None, tmp_path)
+    assert len(list(tmp_path.glob("safety-classifier-*.npz"))) == 1
+    cached = load_classifier(engine.embedder, None, tmp_path)
+    assert not isinstance(cached.topic, type(fresh.topic))  # read back, not fitted again
+    for a, b in zip(fresh.scores(texts, s, f), cached.scores(texts, s, f)):
+        assert np.array_equal(a, b)
+    assert cached.triage(texts[0], s[0], f[0]) == fresh.triage(texts[0], s[0], f[0])
+
+
+def test_a_changed_bank_or_a_damaged_cache_file_is_fitted_again(engine, tmp_path):
+    load_classifier(engine.embedder, None, tmp_path)
+    folder = write_examples(tmp_path / "clinic", [{"text": "my nephew on chemo is burning up", "label": "neutropenic_fever"}])
+    with_clinic = load_classifier(engine.embedder, folder, tmp_path)
+    assert len(list(tmp_path.glob("safety-classifier-*.npz"))) == 2 and with_clinic.bank[-1].group.startswith("clinic:")
+    for path in tmp_path.glob("safety-classifier-*.npz"):
+        path.write_bytes(b"garbage")
+    assert isinstance(load_classifier(engine.embedder, None, tmp_path), SafetyClassifier)
