@@ -124,10 +124,18 @@ def is_bare_heading(text: str) -> bool:
     return sum(w[0].isupper() for w in words) / len(words) >= 0.6
 
 
+# capitalised function words: after a lowercase word (no punctuation between) one of these starts a new sentence,
+# so the words before it are a heading run in. "A" is left out: "hepatitis A", "vitamin A" are names.
+SENTENCE_STARTERS = frozenset({"It", "If", "The", "An", "In", "There", "This", "These", "Those", "Some", "Most",
+                               "Many", "When", "Each", "Both", "Several"})
+RUN_IN_MAX_WORDS = 4  # run-in headings found with a sentence starter in seeds/: 1 to 4 words
+
+
 def run_in_heading_length(text: str) -> int:
     """Characters of a heading run into its paragraph by the source ("Stage I multiple myeloma In stage I multiple
     myeloma, ..."): a short unpunctuated lead that the sentence itself repeats after a capitalised word; a one-word
-    lead only when repeated at once ("Surgery Surgery (removing the cancer...) is ..."). 0 if none."""
+    lead only when repeated at once ("Surgery Surgery (removing the cancer...) is ..."); or a short lead followed by
+    a capitalised function word that starts the sentence ("Diet It is not known if ..."). 0 if none."""
     words = text.split()
     for k in range(1, min(9, len(words) - 3)):
         head, nxt = words[:k], words[k]
@@ -136,6 +144,13 @@ def run_in_heading_length(text: str) -> int:
         rest = " ".join(words[k:]).lower()
         lead = " ".join(head).lower()
         if (rest.startswith(lead + " ") if k == 1 else lead in rest):
+            return text.index(nxt, len(" ".join(head)))
+    for k in range(1, min(RUN_IN_MAX_WORDS + 1, len(words) - 3)):  # "Diet It is not known if ..."
+        head, nxt, after = words[:k], words[k], words[k + 1]
+        if any(w[-1] in ".,;:!?)" for w in head) or not head[0][:1].isupper() \
+                or any(not w[:1].islower() for w in head[1:]):
+            break  # a longer lead would carry the same flaw
+        if nxt in SENTENCE_STARTERS and after[:1].islower():
             return text.index(nxt, len(" ".join(head)))
     return 0
 

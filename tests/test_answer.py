@@ -95,6 +95,14 @@ def test_no_sentence_is_quoted_twice(engine, question):
      "Surgery (removing the cancer in an operation) is the most common treatment."),
     ("Chemotherapy Is a treatment that uses drugs to stop the growth of cancer cells.",
      "Chemotherapy Is a treatment that uses drugs to stop the growth of cancer cells."),
+    ("Diet It is not known if a diet low in fat lowers the risk of colorectal cancer.",
+     "It is not known if a diet low in fat lowers the risk of colorectal cancer."),
+    ("Floor of the mouth If cancer is in the floor of the mouth, treatment may include the following:",
+     "If cancer is in the floor of the mouth, treatment may include the following:"),
+    ("People with hepatitis A usually get better without treatment.",
+     "People with hepatitis A usually get better without treatment."),
+    ("Vitamin A is a nutrient found in many foods.", "Vitamin A is a nutrient found in many foods."),
+    ("In most cases, The Lancet is cited.", "In most cases, The Lancet is cited."),
 ])
 def test_a_heading_run_into_its_sentence_is_not_quoted(sentence, quoted):
     from rag.answer import run_in_heading_length
