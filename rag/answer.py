@@ -124,10 +124,12 @@ def is_bare_heading(text: str) -> bool:
     return sum(w[0].isupper() for w in words) / len(words) >= 0.6
 
 
-# capitalised function words: after a lowercase word (no punctuation between) one of these starts a new sentence,
-# so the words before it are a heading run in. "A" is left out: "hepatitis A", "vitamin A" are names.
+# capitalised function words, and the nouns health texts open sentences with: after a lowercase word (no
+# punctuation between) one of these starts a new sentence, so the words before it are a heading run in.
+# "A" is left out: "hepatitis A", "vitamin A" are names.
 SENTENCE_STARTERS = frozenset({"It", "If", "The", "An", "In", "There", "This", "These", "Those", "Some", "Most",
-                               "Many", "When", "Each", "Both", "Several"})
+                               "Many", "When", "Each", "Both", "Several",
+                               "Studies", "Patients", "People", "Women", "Men", "Children", "Doctors"})
 RUN_IN_MAX_WORDS = 4  # run-in headings found with a sentence starter in seeds/: 1 to 4 words
 
 

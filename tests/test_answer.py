@@ -99,6 +99,8 @@ def test_no_sentence_is_quoted_twice(engine, question):
      "It is not known if a diet low in fat lowers the risk of colorectal cancer."),
     ("Floor of the mouth If cancer is in the floor of the mouth, treatment may include the following:",
      "If cancer is in the floor of the mouth, treatment may include the following:"),
+    ("Aspirin Studies have shown that taking aspirin lowers the risk of colorectal cancer.",
+     "Studies have shown that taking aspirin lowers the risk of colorectal cancer."),
     ("People with hepatitis A usually get better without treatment.",
      "People with hepatitis A usually get better without treatment."),
     ("Vitamin A is a nutrient found in many foods.", "Vitamin A is a nutrient found in many foods."),
