@@ -134,7 +134,7 @@ class Engine:
         self.replies = safety.messages(config.care_team_phone, config.emergency_number)
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
                                    config.lexical_weight, config.coverage_weight, config.rerank_depth)
-        release_memory()  # the classifier's fit (and a first-start build) leave freed heap behind
+        release_memory()  # loading (and the classifier's fit, when it is not cached yet) leaves freed heap behind
 
     @classmethod
     def load(cls, config: Config, embedder: Embedder | None = None,

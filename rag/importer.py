@@ -16,7 +16,7 @@ import yaml
 
 from .documents import REVIEW_DAYS
 from .errors import ConfigError, ConversionError
-from .index import atomic_write
+from .files import atomic_write
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 SUFFIXES = (".pdf", ".docx") + HTML_SUFFIXES

@@ -21,6 +21,7 @@ from .chunker import Chunk, chunk_document
 from .documents import LoadResult, OverdueReview, Skipped
 from .embeddings import Embedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
+from .files import atomic_write
 from .lexical import LexicalIndex, tokenize
 from .progress import Progress
 
@@ -266,10 +267,10 @@ class PassageIndex:
         check_manifest(index_dir, manifest, expect_model_sha256, expect_chunker, expect_dtype)
         chunks = _read(build / "passages.jsonl", _read_chunks, index_dir)
         docs = _read(build / "documents.json", _read_docs, index_dir)
-        vectors = _read(build / "vectors.npy", _read_vectors, index_dir)
+        vectors = _read(build / "vectors.npy", _matrix_reader(np.float32), index_dir)
         lexical = _read(build / "bm25", LexicalIndex.load, index_dir)
         faiss_index = _read(build / "index.faiss", lambda path: faiss.read_index(str(path)), index_dir)
-        sentence_vectors = _read(build / "sentence_vectors.npy", _read_sentence_vectors, index_dir)
+        sentence_vectors = _read(build / "sentence_vectors.npy", _matrix_reader(np.float16), index_dir)
         sentence_start = _read(build / "sentence_start.npy", _read_sentence_start, index_dir)
         _check_agreement(build, index_dir, manifest, chunks, docs, vectors, lexical, faiss_index)
         _check_sentences(build, index_dir, chunks, vectors, sentence_vectors, sentence_start)
@@ -390,18 +391,14 @@ def _read_docs(path: Path) -> dict[str, DocInfo]:
     return {k: DocInfo(**v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
 
 
-def _read_vectors(path: Path) -> np.ndarray:
-    vectors = np.load(path, allow_pickle=False)
-    if vectors.ndim != 2 or vectors.dtype != np.float32:
-        raise ValueError(f"expected a float32 matrix, found {vectors.dtype} of shape {vectors.shape}")
-    return vectors
-
-
-def _read_sentence_vectors(path: Path) -> np.ndarray:
-    vectors = np.load(path, allow_pickle=False)
-    if vectors.ndim != 2 or vectors.dtype != np.float16:
-        raise ValueError(f"expected a float16 matrix, found {vectors.dtype} of shape {vectors.shape}")
-    return vectors
+def _matrix_reader(dtype: type) -> Callable[[Path], np.ndarray]:
+    """A reader of a .npy matrix that must hold `dtype` (passage vectors float32, sentence vectors float16)."""
+    def read(path: Path) -> np.ndarray:
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.ndim != 2 or vectors.dtype != dtype:
+            raise ValueError(f"expected a {np.dtype(dtype).name} matrix, found {vectors.dtype} of shape {vectors.shape}")
+        return vectors
+    return read
 
 
 def _read_sentence_start(path: Path) -> np.ndarray:
@@ -446,23 +443,6 @@ def _check_agreement(build: Path, index_dir: Path, manifest: dict[str, Any], chu
 
 def _write_json(path: Path, data: Any) -> None:
     atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def atomic_write(path: Path, text: str, overwrite: bool = True) -> None:
-    """Readers see the old file or the whole new one, never half of it. With overwrite=False an existing file is
-    kept and FileExistsError raised (a hard link of the finished temp file: no window for a race)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _fsync_tree(folder: Path) -> None:

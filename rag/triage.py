@@ -7,6 +7,7 @@ own examples — so it is improved by adding examples and measured by cross-vali
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import SafetyBankError
+from .files import atomic_write
 
 BANK_DIR = Path(__file__).with_name("safety_bank")
 
@@ -130,15 +132,14 @@ def _read_cache(path: Path | None) -> dict[str, np.ndarray] | None:
 
 
 def _write_cache(path: Path | None, arrays: dict[str, np.ndarray]) -> None:
-    """Written whole under a temp name, then renamed; a read-only install still works, it recomputes each start."""
+    """Written whole (atomic_write); a read-only install still works, it recomputes at each start."""
     if path is None:
         return
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        tmp.replace(path)
+        atomic_write(path, buffer.getvalue())
     except OSError:
         pass
 
