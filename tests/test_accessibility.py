@@ -235,7 +235,9 @@ def test_staff_can_sign_in_and_inspect_an_answer_by_keyboard_alone(open_page, li
     press_until(page, "Tab", "#pick-answer input")
     assert_visible_focus(page)
     page.keyboard.type("daratumumab")
-    page.get_by_role("option").first.wait_for()
+    # the list filters as one types: Enter only once the filtered list is shown (it lagged on a loaded machine)
+    page.wait_for_function("() => document.querySelector('[role=option]')?.textContent.toLowerCase()"
+                           ".includes('daratumumab')", timeout=30_000)
     page.keyboard.press("Enter")  # the first match: the latest answer to that question
     page.locator("#inspector mark").first.wait_for(timeout=30_000)
     press_until(page, "Tab", f"#inspector {SOURCE_LINK}", limit=4)
