@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench_safety import cpu_model  # noqa: E402
 from rag import Config  # noqa: E402
-from rag.chunker import chunk_document  # noqa: E402
-from rag.documents import load_documents  # noqa: E402
-from rag.embeddings import Embedder  # noqa: E402
+from rag.ingest.chunker import chunk_document  # noqa: E402
+from rag.ingest.documents import load_documents  # noqa: E402
+from rag.encode.embeddings import Embedder  # noqa: E402
 from rag.engine import make_embedder  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"

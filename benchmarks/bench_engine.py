@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag import Config, Engine  # noqa: E402
-from rag.retriever import doc_ranking  # noqa: E402
+from rag.retrieval.retriever import doc_ranking  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 def base_vectors() -> np.ndarray:
     try:
-        from rag.index import current_build
+        from rag.store.index import current_build
         return np.load(current_build(ROOT / "models" / "index") / "vectors.npy")
     except Exception:
         rng = np.random.default_rng(0)

@@ -1,4 +1,4 @@
-"""Safety triage, cross-validated on the labelled bank (rag/safety_bank/ + a clinic's examples folder).
+"""Safety triage, cross-validated on the labelled bank (rag/safety/bank/ + a clinic's examples folder).
 
     python benchmarks/bench_safety.py                      # 10-fold group CV at the configured thresholds
     python benchmarks/bench_safety.py --sweep              # also: recall / false alarm over thresholds and C
@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from rag import Config  # noqa: E402
 from rag.engine import make_embedder  # noqa: E402
-from rag.safety import DECLINE, URGENT, assess, rule_check  # noqa: E402
-from rag.triage import (DECLINE_LABELS, OK_LABELS, URGENT_LABELS, SafetyClassifier, Triage,  # noqa: E402
+from rag.safety.rules import DECLINE, URGENT, assess, rule_check  # noqa: E402
+from rag.safety.triage import (DECLINE_LABELS, OK_LABELS, URGENT_LABELS, SafetyClassifier, Triage,  # noqa: E402
                         cross_validate, embed_bank, load_bank)
 
 
@@ -91,7 +91,7 @@ def report(labels: list[str], got: list[str], title: str) -> dict[str, float]:
 
 def ask_latency(cfg: Config, embedder) -> None:
     from rag import Engine
-    from rag.answer import compose
+    from rag.answer.compose import compose
 
     engine = Engine.load(cfg, embedder)
     path = ROOT.parent / "shared" / "eval" / "medquad_cancergov.jsonl"

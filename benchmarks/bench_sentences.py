@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_safety import cpu_model  # noqa: E402
 from rag import Config  # noqa: E402
-from rag.chunker import chunk_document  # noqa: E402
-from rag.documents import load_documents  # noqa: E402
+from rag.ingest.chunker import chunk_document  # noqa: E402
+from rag.ingest.documents import load_documents  # noqa: E402
 from rag.engine import make_embedder  # noqa: E402
 
 

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default 7860)")
 
-    from .importer import LeafletMetadata  # its defaults are the flags' defaults
+    from .ingest.importer import LeafletMetadata  # its defaults are the flags' defaults
 
     defaults = LeafletMetadata()
     p = sub.add_parser("import", help="convert PDF, DOCX and HTML leaflets into knowledge-base markdown files")
@@ -134,7 +134,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_import(args: argparse.Namespace, config: Config) -> int:
-    from .importer import ImportLimits, LeafletMetadata, import_files
+    from .ingest.importer import ImportLimits, LeafletMetadata, import_files
 
     given = {name: getattr(args, name) for name in ("url", "source", "audience", "cancer_types", "language",
                                                     "last_reviewed", "review_frequency", "license")}

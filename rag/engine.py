@@ -6,18 +6,18 @@ import re
 import time
 from typing import Any, Callable, Mapping, Sequence
 
-from . import safety
-from .aspects import question_aspect
-from .answer import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose, fact_kind
+from .safety import rules as safety
+from .retrieval.aspects import question_aspect
+from .answer.compose import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose, fact_kind
 from .config import MINILM_SHA256, Config
-from .documents import load_documents, overdue_reviews, review_state
-from .embeddings import Embedder
+from .ingest.documents import load_documents, overdue_reviews, review_state
+from .encode.embeddings import Embedder
 from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NoDocumentsError, RagError
-from .index import BuildReport, PassageIndex
-from .lexical import tokenize
+from .store.index import BuildReport, PassageIndex
+from .retrieval.lexical import tokenize
 from .memory import release_memory
-from .retriever import Hit, Retriever
-from .triage import SafetyClassifier, load_classifier
+from .retrieval.retriever import Hit, Retriever
+from .safety.triage import SafetyClassifier, load_classifier
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
 _REFERRING = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|he|she|his|her|the drug|the treatment)\b", re.I)

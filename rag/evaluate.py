@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .errors import QuestionFileError, RagError
-from .triage import DECLINE_LABELS, URGENT_LABELS
+from .safety.triage import DECLINE_LABELS, URGENT_LABELS
 
 OUT_OF_SCOPE_KINDS = {"general_health", "dosing", "personal_verdict", "absent_topic", "non_medical", "injection"}
 URGENT_KINDS = {"medical_emergency", "crisis", "chemo_fever"}
@@ -187,7 +187,7 @@ def missed_floors(overall: dict[str, Any], floors: dict[str, float]) -> list[str
 
 # ---- running ------------------------------------------------------------------------------------------
 def run(engine, cases: list[Case], progress: bool = True) -> Iterator[dict[str, Any]]:
-    from .documents import load_document
+    from .ingest.documents import load_document
 
     texts: dict[str, str] = {}
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from rag import Config, Engine, build_index
-from rag.embeddings import Embedder
+from rag.encode.embeddings import Embedder
 from rag.engine import make_embedder
 
 ROOT = Path(__file__).resolve().parents[1]

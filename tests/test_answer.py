@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from rag.documents import load_document
+from rag.ingest.documents import load_document
 
 
 def norm(text: str) -> str:
@@ -71,7 +71,7 @@ def test_a_sentence_that_introduces_a_list_brings_the_list(engine):
 
 
 def test_only_a_bare_what_is_question_asks_for_a_definition():
-    from rag.answer import is_definition_question
+    from rag.answer.compose import is_definition_question
 
     assert is_definition_question("What is thymoma?")
     assert is_definition_question("what are plasma cell neoplasms")
@@ -107,7 +107,7 @@ def test_no_sentence_is_quoted_twice(engine, question):
     ("In most cases, The Lancet is cited.", "In most cases, The Lancet is cited."),
 ])
 def test_a_heading_run_into_its_sentence_is_not_quoted(sentence, quoted):
-    from rag.answer import run_in_heading_length
+    from rag.answer.compose import run_in_heading_length
 
     assert sentence[run_in_heading_length(sentence):] == quoted
 
@@ -119,14 +119,14 @@ def test_a_heading_run_into_its_sentence_is_not_quoted(sentence, quoted):
     ("Signs of AIDS-related lymphoma include weight loss, fever, and night sweats", False),
 ])
 def test_a_bare_heading_is_never_a_sentence(text, heading):
-    from rag.answer import is_bare_heading
+    from rag.answer.compose import is_bare_heading
 
     assert is_bare_heading(text) is heading
 
 
 @pytest.mark.parametrize("question", ["what happens in stage I multiple myeloma", "what is stage II melanoma"])
 def test_quotes_stay_verbatim_and_start_after_any_run_in_heading(engine, doc_texts, question):
-    from rag.answer import run_in_heading_length
+    from rag.answer.compose import run_in_heading_length
 
     ans = engine.ask(question)
     assert ans.status == "answered"
@@ -141,7 +141,7 @@ def test_quotes_stay_verbatim_and_start_after_any_run_in_heading(engine, doc_tex
     ("what is daratumumab", None),
 ])
 def test_a_question_asking_for_a_value_names_its_kind(question, kind):
-    from rag.answer import fact_kind
+    from rag.answer.compose import fact_kind
 
     found = fact_kind(question)
     assert (found[0] if found else None) == kind

@@ -101,7 +101,7 @@ def test_without_a_password_the_staff_console_is_disabled(config, engine):
 # ---- patient feedback (private events: tested through the functions they call) --------------------------
 
 def test_feedback_reaches_the_answer_it_rates_in_a_longer_conversation(engine, tmp_path):
-    from rag.audit import AuditLog
+    from rag.store.audit import AuditLog
     from ui.app import chat_turn, rate_answer
 
     audit = AuditLog(tmp_path / "audit.jsonl")
@@ -118,7 +118,7 @@ def test_feedback_reaches_the_answer_it_rates_in_a_longer_conversation(engine, t
 
 
 def test_a_refused_rating_is_explained_to_the_patient_and_not_stored(engine, tmp_path):
-    from rag.audit import AuditLog
+    from rag.store.audit import AuditLog
     from ui.app import chat_turn, rate_answer
 
     audit = AuditLog(tmp_path / "audit.jsonl")

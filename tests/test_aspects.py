@@ -1,7 +1,7 @@
 """What a question asks about its topic, and the section that answers it."""
 import pytest
 
-from rag.aspects import question_aspect, section_of
+from rag.retrieval.aspects import question_aspect, section_of
 
 
 @pytest.mark.parametrize("question, aspect", [

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from rag.audit import AuditLog, redact, review_kinds, to_csv
+from rag.store.audit import AuditLog, redact, review_kinds, to_csv
 from rag.errors import AuditQueryError, FeedbackError
 
 

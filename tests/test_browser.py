@@ -121,7 +121,7 @@ def test_a_patient_rates_an_answer_by_keyboard_and_staff_open_it_from_the_review
 
 
 def test_a_patient_can_rate_an_earlier_answer_with_the_thumbs_under_it(page, live_app):
-    from rag.audit import AuditLog
+    from rag.store.audit import AuditLog
 
     url, cfg = live_app
     page.goto(url + "/")

@@ -1,8 +1,8 @@
 import pytest
 
 from conftest import SEEDS, write_doc
-from rag.chunker import chunk_document, short_title, split_sentences
-from rag.documents import load_document, load_documents
+from rag.ingest.chunker import chunk_document, short_title, split_sentences
+from rag.ingest.documents import load_document, load_documents
 
 
 @pytest.fixture(scope="module")

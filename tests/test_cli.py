@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import ROOT, assert_one_actionable_line, free_port, overwrite_with_garbage, write_doc
-from rag.index import current_build
+from rag.store.index import current_build
 
 
 def rag(*args, cwd=ROOT, timeout=300, env=None):

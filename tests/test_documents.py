@@ -2,7 +2,7 @@
 import pytest
 
 from conftest import SEEDS, SHARED, write_doc
-from rag.documents import load_documents, review_state, strip_links
+from rag.ingest.documents import load_documents, review_state, strip_links
 from rag.errors import NoDocumentsError
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rag.config import MINILM_SHA256
-from rag.embeddings import Embedder, bundled_model_dir, sha256_file
+from rag.encode.embeddings import Embedder, bundled_model_dir, sha256_file
 from rag.errors import ModelError
 
 

@@ -16,8 +16,8 @@ from reportlab.pdfgen import canvas
 
 from rag import Engine, build_index
 from rag.cli import main
-from rag.documents import load_document, review_state
-from rag.importer import LeafletMetadata, import_file
+from rag.ingest.documents import load_document, review_state
+from rag.ingest.importer import LeafletMetadata, import_file
 
 # reportlab ships the Bitstream Vera fonts: embedded TrueType, as in PDFs exported from Word or InDesign
 pdfmetrics.registerFont(TTFont("Vera", "Vera.ttf"))

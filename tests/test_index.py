@@ -13,8 +13,8 @@ import pytest
 from conftest import ROOT, assert_one_actionable_line, copy_fixture_docs, overwrite_with_garbage, write_doc
 from rag import Config, build_index
 from rag.errors import IndexMismatchError, IndexNotFoundError
-from rag.index import PassageIndex, current_build, make_faiss_index
-from rag.lexical import LexicalIndex, tokenize
+from rag.store.index import PassageIndex, current_build, make_faiss_index
+from rag.retrieval.lexical import LexicalIndex, tokenize
 
 
 def test_a_build_writes_faiss_passages_and_a_manifest(built, config, engine):

@@ -1,4 +1,4 @@
-from rag.lexical import LexicalIndex, expand, term_groups, tokenize
+from rag.retrieval.lexical import LexicalIndex, expand, term_groups, tokenize
 
 
 def test_terms_are_stemmed_and_question_words_dropped():

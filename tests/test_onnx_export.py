@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from rag.config import MINILM_SHA256
-from rag.embeddings import Embedder, bundled_model_dir, sha256_file
-from rag.onnx_export import OnnxExportError, _check, export_key, export_settings, onnx_model, supported
+from rag.encode.embeddings import Embedder, bundled_model_dir, sha256_file
+from rag.encode.onnx_export import OnnxExportError, _check, export_key, export_settings, onnx_model, supported
 
 TEXTS = ["symptoms of leukemia", "my dad collapsed and is not breathing?", "Chemotherapy may cause hair loss."]
 
@@ -85,7 +85,7 @@ def test_only_mean_pooled_sentence_transformers_layouts_are_exported(tmp_path):
 
 
 def test_a_graph_the_optimizer_does_not_know_is_kept_plain(tmp_path, embedder):
-    from rag.onnx_export import _fuse
+    from rag.encode.onnx_export import _fuse
 
     other = tmp_path / "model"
     other.mkdir()

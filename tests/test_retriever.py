@@ -1,6 +1,6 @@
 import pytest
 
-from rag.retriever import doc_ranking
+from rag.retrieval.retriever import doc_ranking
 
 
 def test_hybrid_search_finds_the_document_that_answers(engine):
@@ -47,7 +47,7 @@ def test_doc_ranking_lists_each_document_once_in_hit_order(engine):
 
 
 def test_a_passage_holding_more_of_the_question_ranks_higher(engine):
-    from rag.retriever import passage_coverage
+    from rag.retrieval.retriever import passage_coverage
 
     hits = engine.search("risk factors for renal cell cancer smoking", k=5)
     assert hits[0].chunk.doc_id.startswith("0000026_1")

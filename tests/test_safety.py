@@ -4,7 +4,7 @@ Every message here was written for these tests, not taken from the bank, so the 
 """
 import pytest
 
-from rag.safety import CLASSIFIER, DECLINE, RULE, URGENT, assess, check, messages, rule_check
+from rag.safety.rules import CLASSIFIER, DECLINE, RULE, URGENT, assess, check, messages, rule_check
 
 
 # ---- layer 1: rules ----------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 
 from rag import Engine
 from rag.errors import SafetyBankError
-from rag.triage import (DECLINE_LABELS, LABELS, URGENT_LABELS, SafetyClassifier, embed_bank, group_folds,
+from rag.safety.triage import (DECLINE_LABELS, LABELS, URGENT_LABELS, SafetyClassifier, embed_bank, group_folds,
                         load_bank, load_classifier)
 
 

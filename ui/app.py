@@ -18,7 +18,7 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi.responses import PlainTextResponse  # noqa: E402
 
 from rag import Config, Engine, __version__  # noqa: E402
-from rag.audit import REVIEW_STATUSES, AuditLog, helpful_text, review_kinds, to_csv  # noqa: E402
+from rag.store.audit import REVIEW_STATUSES, AuditLog, helpful_text, review_kinds, to_csv  # noqa: E402
 from rag.errors import AuditQueryError, FeedbackError, RagError  # noqa: E402
 
 from . import a11y  # noqa: E402

@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from rag.answer import Answer
+from rag.answer.compose import Answer
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~$])")
 

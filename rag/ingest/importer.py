@@ -15,8 +15,8 @@ from urllib.parse import urlparse
 import yaml
 
 from .documents import REVIEW_DAYS
-from .errors import ConfigError, ConversionError
-from .files import atomic_write
+from ..errors import ConfigError, ConversionError
+from ..store.files import atomic_write
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml")
 SUFFIXES = (".pdf", ".docx") + HTML_SUFFIXES

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .index import PassageIndex
-from .documents import review_state
-from .lexical import term_groups, tokenize
-from .retriever import Hit
+from ..store.index import PassageIndex
+from ..ingest.documents import review_state
+from ..retrieval.lexical import term_groups, tokenize
+from ..retrieval.retriever import Hit
 
 ANSWERED, NO_ANSWER, URGENT = "answered", "no_answer", "urgent"
 

@@ -1,7 +1,7 @@
 """Semantic safety layer: a classifier over the question's MiniLM embedding, trained on a labelled bank of messages.
 
 The rules in `safety.py` catch unmistakable wordings; this layer catches the same situations said in other words
-("my dad keeled over", "38.4 day 9 of cycle 3"). Its knowledge is data — `rag/safety_bank/*.jsonl`, plus a clinic's
+("my dad keeled over", "38.4 day 9 of cycle 3"). Its knowledge is data — `rag/safety/bank/*.jsonl`, plus a clinic's
 own examples — so it is improved by adding examples and measured by cross-validation (`benchmarks/bench_safety.py`).
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import SafetyBankError
-from .files import atomic_write
+from ..errors import SafetyBankError
+from ..store.files import atomic_write
 
-BANK_DIR = Path(__file__).with_name("safety_bank")
+BANK_DIR = Path(__file__).with_name("bank")
 
 # fine label -> the kind of urgent reply (which fixed message the patient sees)
 URGENT_LABELS: dict[str, str] = {

@@ -7,8 +7,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .aspects import Aspect
-from .chunker import Chunk
-from .index import PassageIndex
+from ..ingest.chunker import Chunk
+from ..store.index import PassageIndex
 from .lexical import expand, term_groups
 
 FILTER_FIELDS = ("cancerTypes", "audienceLevel", "language")

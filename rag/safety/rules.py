@@ -3,7 +3,7 @@
 1. Rules: a few precise patterns for unmistakable wordings ("I want to kill myself", "he is not breathing",
    "101.5 after chemo"). They are kept short on purpose: each must be right whenever it fires.
 2. The semantic layer (`triage.py`): a classifier over the question's embedding, trained on the labelled bank in
-   `rag/safety_bank/` (plus a clinic's own examples), that catches the same situations in other words.
+   `rag/safety/bank/` (plus a clinic's own examples), that catches the same situations in other words.
 
 Urgent beats everything (a crisis inside a prompt injection is still a crisis); then the declines.
 """

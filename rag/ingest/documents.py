@@ -12,7 +12,7 @@ from urllib.parse import urljoin
 import frontmatter
 import yaml
 
-from .errors import DocumentError, NoDocumentsError
+from ..errors import DocumentError, NoDocumentsError
 
 DOC_SUFFIXES = (".md", ".markdown", ".txt")
 

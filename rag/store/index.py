@@ -17,13 +17,13 @@ from typing import Any, Callable, TypeVar
 import faiss
 import numpy as np
 
-from .chunker import Chunk, chunk_document
-from .documents import LoadResult, OverdueReview, Skipped
-from .embeddings import Embedder
-from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
+from ..ingest.chunker import Chunk, chunk_document
+from ..ingest.documents import LoadResult, OverdueReview, Skipped
+from ..encode.embeddings import Embedder
+from ..errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 from .files import atomic_write
-from .lexical import LexicalIndex, tokenize
-from .progress import Progress
+from ..retrieval.lexical import LexicalIndex, tokenize
+from ..progress import Progress
 
 FORMAT_VERSION = 2  # 2: sentence vectors
 POINTER = "CURRENT"

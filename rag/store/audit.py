@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import __version__
-from .answer import NO_ANSWER, URGENT, Answer
-from .errors import AuditQueryError, FeedbackError
+from .. import __version__
+from ..answer.compose import NO_ANSWER, URGENT, Answer
+from ..errors import AuditQueryError, FeedbackError
 
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"

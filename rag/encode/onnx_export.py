@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import ModelError
+from ..errors import ModelError
 
 EXPORT_VERSION = 2  # bump when the export recipe below changes (2: TorchScript exporter first, BERT fusion)
 OPSET = 18

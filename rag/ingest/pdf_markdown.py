@@ -18,7 +18,7 @@ from pdfminer.pdfparser import PDFParser
 from pdfminer.pdftypes import resolve1
 from pdfminer.utils import decode_text
 
-from .errors import ConversionError
+from ..errors import ConversionError
 
 HEADING_SIZE_RATIO = 1.15  # a line this much larger than the body text is a heading
 HEADING_MAX_CHARS = 150  # longer "headings" are emphasised paragraphs

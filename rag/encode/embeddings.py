@@ -1,5 +1,5 @@
 """Embeddings stage: the sentence-transformers model, loaded by path, verified, never from the network, run by
-ONNX Runtime (rag/onnx_encoder.py) or PyTorch."""
+ONNX Runtime (rag/encode/onnx_encoder.py) or PyTorch."""
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError
 from .onnx_encoder import OnnxEncoder, TokenOutput
 from .onnx_export import PRECISIONS, OnnxExportError, onnx_model
 
@@ -178,7 +178,7 @@ class Embedder:
         """(sentence vectors, frame vectors) from one forward pass. The frame vector pools the contextual
         embeddings of the function words only ("my", "is", "can", "now", "?"): it carries how a message is said
         (a report of what is happening, a question about a topic) more than what it is about."""
-        from .triage import FRAME_WORDS
+        from ..safety.triage import FRAME_WORDS
 
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)

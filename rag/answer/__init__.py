@@ -1,0 +1,1 @@
+"""Passages to an answer: verbatim sentences with their citations."""
