@@ -60,13 +60,24 @@ class Config:
     feedback_max_chars: int = 500  # a patient's optional comment on an answer (enforced by the server too)
     # safety (README: safety). The semantic layer's thresholds are on summed class probabilities, chosen for
     # recall first by 10-fold group cross-validation on the bank (benchmarks/bench_safety.py --sweep)
-    safety_urgent_threshold: float = 0.19  # overall urgent recall >= 0.98 out of fold
-    safety_crisis_threshold: float = 0.05  # when the likeliest urgent label is a crisis: crisis recall >= 0.95
+    # recall first (>= 0.98 out of fold in English and in Spanish), then the fewest false alarms
+    safety_urgent_threshold: float = 0.19
+    safety_crisis_threshold: float = 0.15  # when the likeliest urgent label is a crisis
     safety_decline_threshold: float = 0.3
     safety_c: float = 10.0  # inverse regularization of the logistic regression
     safety_examples_dir: Path | None = None  # a clinic's own labelled examples (*.jsonl: text, label)
     cache_dir: Path = Path("models/cache")  # embeddings of the safety bank, keyed by model and bank content
+    # small talk (greeting, thanks, …, noise) when it is the classifier's likeliest label with this probability:
+    # out of fold, 0.4 recognises 86 % of small talk and takes no question for it (0.3: 91 %, but 0.1 % of questions)
+    safety_small_talk_threshold: float = 0.4
     care_team_phone: str | None = None  # the clinic's 24-hour line, quoted in urgent replies
+    crisis_line: str = "988"  # the suicide & crisis line quoted in crisis replies (988: US, English and Spanish)
+    # languages (README: languages): a clinic's own replies files (<code>.yaml) and glossaries (<code>_en.tsv)
+    replies_dir: Path | None = None
+    # a message is taken as Spanish (or another language with a replies file) when the detector gives it at least
+    # this probability, and as a language the bot cannot answer in only above the second (benchmarks/bench_language.py)
+    language_min_confidence: float = 0.2
+    other_language_min_confidence: float = 0.5
     emergency_number: str | None = None  # e.g. "999" or "112"; default wording: "your local emergency number (911 in the US)"
     # review state (None = today)
     today: str | None = None

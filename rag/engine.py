@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .safety import rules as safety
 from .retrieval.aspects import question_aspect
-from .answer.compose import NO_ANSWER, NO_ANSWER_MESSAGE, URGENT, Answer, compose, fact_kind
+from .answer.compose import ANSWERED, NO_ANSWER, URGENT, Answer, compose, fact_kind
 from .config import MINILM_SHA256, Config
 from .ingest.documents import load_documents, overdue_reviews, review_state
 from .encode.embeddings import Embedder
@@ -17,7 +17,11 @@ from .store.index import BuildReport, PassageIndex
 from .retrieval.lexical import tokenize
 from .memory import release_memory
 from .retrieval.retriever import Hit, Retriever
-from .safety.triage import SafetyClassifier, load_classifier
+from .message.clean import Message, clean, is_noise
+from .message.glossary import Glossary
+from .message.language import Language, LanguageDetector
+from .message.replies import ReplyCatalog, Replies
+from .safety.triage import SafetyClassifier, Triage, load_classifier
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
 _REFERRING = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|he|she|his|her|the drug|the treatment)\b", re.I)
@@ -131,7 +135,13 @@ class Engine:
         _ = index.terms  # computed now, not on the first patient's question
         self.classifier = classifier or load_classifier(embedder, config.safety_examples_dir, config.cache_dir,
                                                         config.safety_c)
-        self.replies = safety.messages(config.care_team_phone, config.emergency_number)
+        self.catalog = ReplyCatalog.load(config.replies_dir, care_team_phone=config.care_team_phone,
+                                         emergency_number=config.emergency_number, crisis_line=config.crisis_line)
+        self.replies = self.catalog.english.texts
+        self.languages = LanguageDetector(list(self.catalog.languages), config.language_min_confidence,
+                                          config.other_language_min_confidence)
+        self.glossaries = {code: Glossary.load(code, config.replies_dir) for code in self.catalog.languages if code != "en"}
+        self._bank_words = frozenset(self.classifier.topic_vectorizer.vocabulary_)
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
                                    config.lexical_weight, config.coverage_weight, config.rerank_depth)
         release_memory()  # loading (and the classifier's fit, when it is not cached yet) leaves freed heap behind
@@ -167,21 +177,62 @@ class Engine:
         vector = self.embedder.encode(query) if vector is None else vector
         return self.retriever.search(query, vector, k or self.config.top_k, filters, mode)
 
-    def assess(self, question: str) -> tuple[safety.SafetyVerdict | None, dict[str, Any], Any]:
+    def ui_text(self, language: str) -> dict[str, str]:
+        """The page's own words (banners, "Sources", the disclaimer) in a language, English when it has none."""
+        return dict((self.catalog.get(language) or self.catalog.english).ui)
+
+    def library_word(self, word: str) -> bool:
+        """A word the library's documents use (stemmed, as the lexical index has it)."""
+        terms = tokenize(word)
+        return bool(terms) and terms[0] in self.index.lexical.vocab
+
+    def known_word(self, word: str) -> bool:
+        """A word the bot has met: in the safety bank's messages (any language) or in the library."""
+        return word.lower() in self._bank_words or self.library_word(word)
+
+    def assess(self, question: str, replies: Replies | None = None, triage: Triage | None = None,
+               vectors: tuple[Any, Any] | None = None) -> tuple[safety.SafetyVerdict | None, dict[str, Any], Any]:
         """Both safety layers on one message: (verdict or None, what each layer saw, the sentence vector,
-        which retrieval reuses: the message is embedded once)."""
-        sentence, frame = self.embedder.encode_with_frame(question)
-        triage = self.classifier.triage(question, sentence, frame)
+        which retrieval reuses: the message is embedded once). Replies in the given language (default English)."""
+        if triage is None or vectors is None:
+            triage, vectors = self.triage(question)
         verdict = safety.assess(question, triage, urgent_threshold=self.config.safety_urgent_threshold,
                                 decline_threshold=self.config.safety_decline_threshold,
-                                crisis_threshold=self.config.safety_crisis_threshold, replies=self.replies)
+                                crisis_threshold=self.config.safety_crisis_threshold,
+                                small_talk_threshold=self.config.safety_small_talk_threshold,
+                                replies=(replies or self.catalog.english).texts)
         seen = verdict.as_dict() if verdict else {"action": None, "layer": None, "rule": None,
                                                   "classifier": triage.as_dict()}
-        return verdict, seen, sentence
+        return verdict, seen, vectors[0]
+
+    def triage(self, text: str) -> tuple[Triage, tuple[Any, Any]]:
+        sentence, frame = self.embedder.encode_with_frame(text)
+        return self.classifier.triage(text, sentence, frame), (sentence, frame)
+
+    def language(self, message: Message, triage: Triage, history: Sequence[str] | None) -> Language:
+        """The message's language; for a few words, the bank's nearest example and the conversation help."""
+        earlier = None
+        for text in reversed(list(history or [])):
+            if text and text.strip():
+                found = self.languages.detect(clean(text).text)
+                if found.how == "detector":
+                    earlier = found.code
+                    break
+        lexicon = {code: g.coverage(message.text) for code, g in self.glossaries.items() if g is not None}
+        return self.languages.detect(message.text, nearest=(triage.nearest_lang, triage.nearest_similarity),
+                                     earlier=earlier, lexicon=lexicon)
+
+    def english_query(self, text: str, language: str) -> str:
+        """What to search the English library with: the glossary's rendering of a question in another language."""
+        glossary = self.glossaries.get(language)
+        if glossary is None:
+            return text
+        return glossary.english_query(text, self.library_word) or text
 
     def ask(self, question: str, history: Sequence[str] | None = None,
             filters: Mapping[str, Any] | None = None, threshold: float | None = None) -> Answer:
-        """Answer one patient message from retrieved text only; urgent messages get emergency guidance instead."""
+        """Answer one patient message from retrieved text only, in the patient's language where the bot has its
+        replies: urgent messages get emergency guidance first, small talk and noise a fixed reply, declines theirs."""
         t0 = time.perf_counter()
         question = question if isinstance(question, str) else str(question)
         timings = {"safety": 0.0, "retrieve": 0.0, "answer": 0.0}
@@ -190,52 +241,95 @@ class Engine:
             ans.timings_ms = {**timings, "total": (time.perf_counter() - t0) * 1000}
             return ans
 
+        english = self.catalog.english
         if not question.strip():
-            return done(Answer(question, NO_ANSWER, "Please type a question.", reason="empty"))
+            return done(Answer(question, NO_ANSWER, english["empty"], reason="empty"))
         if len(question) > self.config.max_question_chars:
-            return done(Answer(question, NO_ANSWER,
-                               f"Your message is {len(question):,} characters long; please keep questions under "
-                               f"{self.config.max_question_chars:,} characters.", reason="too_long"))
+            return done(Answer(question, NO_ANSWER, english.reply("too_long", length=f"{len(question):,}",
+                                                                  limit=f"{self.config.max_question_chars:,}"),
+                               reason="too_long"))
+        # 1. the message: markup out (the words inside still count), then what the classifier sees in it
         t_safety = time.perf_counter()
-        verdict, seen, vector = self.assess(question)
+        message = clean(question)
+        if message.empty:  # only markup, e.g. a pasted tag: nothing was asked
+            return done(Answer(question, NO_ANSWER, english["junk"], reason="small_talk:junk"))
+        triage, vectors = self.triage(message.text)
+        # 2. its language: the replies are in it when the bot has them
+        language = self.language(message, triage, history)
+        replies = self.catalog.get(language.code)
+        # 3. safety: an emergency first, whoever it concerns and in whatever language
+        verdict, seen, vector = self.assess(message.text, replies, triage, vectors)
+        seen["language"] = {"code": language.code, "confidence": round(language.confidence, 4), "how": language.how}
         timings["safety"] = (time.perf_counter() - t_safety) * 1000
+
+        def reply(status: str, text: str, reason: str) -> Answer:
+            return done(Answer(question, status, text, reason=reason, safety=seen, language=language.code))
+
+        if verdict is not None and verdict.action == safety.URGENT:
+            return reply(URGENT, verdict.message, verdict.category)
+        # 4. a language the bot cannot answer in: said in English, with the emergency number
+        if replies is None:
+            return reply(NO_ANSWER, english.reply("other_language", language=language.name,
+                                                  languages=self.catalog.names()), "other_language")
+        # 5. small talk and noise get their own reply; declines theirs
+        if verdict is not None and verdict.action == safety.SMALL_TALK:
+            return reply(NO_ANSWER, verdict.message, f"small_talk:{verdict.category}")
+        if is_noise(message.text, self.known_word):
+            return reply(NO_ANSWER, replies["junk"], "small_talk:junk")
         if verdict is not None:
-            status = URGENT if verdict.action == safety.URGENT else NO_ANSWER
-            return done(Answer(question, status, verdict.message, reason=verdict.category, safety=seen))
-        query = retrieval_query(question, history)
+            return reply(NO_ANSWER, verdict.message, verdict.category)
+        # 6. retrieval, in the library's language
+        asked = message.text if language.code == "en" else self.english_query(message.text, language.code)
+        query = retrieval_query(asked, history)
         t1 = time.perf_counter()
-        query_vector = vector if query == question else self.embedder.encode(query)
+        query_vector = vector if query == message.text else self.embedder.encode(query)
         hits = self.search(query, self.config.top_k, filters, vector=query_vector)
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
+        # 7. answerability, then the answer: sentences quoted from the best passages
+        ans = self.compose_answer(asked, query, hits, query_vector, triage, threshold)
+        ans.question, ans.language = question, language.code
+        ans.relevance = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
+        ans.lexical_coverage = max((h.coverage for h in hits[: self.config.answer_passages]), default=0.0)
+        ans.safety = seen
+        # 8. in the patient's language: the fixed text translated, the quotes left as the sources say them
+        if ans.status == NO_ANSWER:
+            ans.answer = replies["no_answer"]
+        elif ans.status == ANSWERED and replies["sources_in_english"]:
+            ans.answer = f"{replies['sources_in_english']}\n\n{ans.answer}"
+        timings["answer"] = (time.perf_counter() - t2) * 1000
+        return done(ans)
+
+    def compose_answer(self, question: str, query: str, hits: list[Hit], query_vector: Any, triage: Triage,
+                       threshold: float | None) -> Answer:
+        """No answer when the best passages are far from the question or it asks what the library never covers;
+        otherwise the sentences that answer it, from the section its aspect asks about."""
         top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
         coverage = max((h.coverage for h in hits[: self.config.answer_passages]), default=0.0)
         dense_cut, lexical_cut = (self.no_answer_threshold, self.lexical_threshold) if threshold is None else (threshold, threshold)
-        out_of_scope = float(seen["classifier"]["out_of_scope_score"])
         oos_cut = self.out_of_scope_threshold if threshold is None else 2.0
         if not hits or (top_dense < dense_cut and coverage < lexical_cut):
-            ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="below_threshold")
-        elif out_of_scope >= oos_cut:
+            return Answer(question, NO_ANSWER, self.replies["no_answer"], hits=hits, retrieval_query=query,
+                          reason="below_threshold")
+        if triage.out_of_scope_score >= oos_cut:
             # answerability, semantic layer: close to the library's topics, but asking what it never covers
             # (a price, the best hospital, one country's figures, another disease), as the bank's examples teach
-            ans = Answer(question, NO_ANSWER, NO_ANSWER_MESSAGE, hits=hits, retrieval_query=query, reason="out_of_scope")
-        else:
-            # what is asked about the topic picks the section quoted from (retrieval found the topic)
-            aspect = question_aspect(question) or question_aspect(query)
-            hits, in_section = self.retriever.prefer_section(hits, aspect, query_vector, self.config.top_k)
-            options = dict(max_sentences=self.config.max_answer_sentences, min_overlap=self.config.min_sentence_overlap,
-                           today=self.today(), query_vector=query_vector,
-                           semantic_weight=self.config.sentence_semantic_weight,
-                           fact_sentences=self.config.fact_answer_sentences)
-            # a value ("how many", "when") sits in one sentence somewhere in what was retrieved: a fact question
-            # not tied to a section looks at every retrieved passage
-            broad = self.config.top_k if fact_kind(question) else self.config.answer_passages
-            ans = compose(question, query, hits, self.index, answer_passages=in_section or broad, **options)
-            if in_section and ans.status == NO_ANSWER:  # the section has no sentence on the question's words
-                ans = compose(question, query, hits, self.index, answer_passages=self.config.answer_passages, **options)
-        ans.relevance, ans.lexical_coverage, ans.safety = top_dense, coverage, seen
-        timings["answer"] = (time.perf_counter() - t2) * 1000
-        return done(ans)
+            return Answer(question, NO_ANSWER, self.replies["no_answer"], hits=hits, retrieval_query=query,
+                          reason="out_of_scope")
+        # what is asked about the topic picks the section quoted from (retrieval found the topic)
+        aspect = question_aspect(question) or question_aspect(query)
+        hits, in_section = self.retriever.prefer_section(hits, aspect, query_vector, self.config.top_k)
+        options = dict(max_sentences=self.config.max_answer_sentences, min_overlap=self.config.min_sentence_overlap,
+                       today=self.today(), query_vector=query_vector,
+                       semantic_weight=self.config.sentence_semantic_weight,
+                       fact_sentences=self.config.fact_answer_sentences)
+        # a value ("how many", "when") sits in one sentence somewhere in what was retrieved: a fact question
+        # not tied to a section looks at every retrieved passage
+        broad = self.config.top_k if fact_kind(question) else self.config.answer_passages
+        ans = compose(question, query, hits, self.index, answer_passages=in_section or broad, **options)
+        if in_section and ans.status == NO_ANSWER:  # the section has no sentence on the question's words
+            ans = compose(question, query, hits, self.index, answer_passages=self.config.answer_passages, **options)
+        return ans
 
     # ---- read-only views for the staff console -------------------------------------------------------
     def library(self) -> list[dict[str, Any]]:

@@ -51,6 +51,10 @@ class SafetyBankError(RagError):
     """A safety example file (shipped or a clinic's own) has a bad line; names the file, line and field."""
 
 
+class RepliesError(RagError):
+    """A replies file (shipped or a clinic's own language) is unreadable or lacks a key; names the file and key."""
+
+
 class ConversionError(FileProblem):
     """A file cannot be imported into the knowledge base (unreadable, encrypted, no text, unsupported, or its
     output already exists); names the file, the problem and what to do."""

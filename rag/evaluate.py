@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from .errors import QuestionFileError, RagError
+from .message.smalltalk import SMALL_TALK_LABELS
 from .safety.triage import DECLINE_LABELS, URGENT_LABELS
 
 OUT_OF_SCOPE_KINDS = {"general_health", "dosing", "personal_verdict", "absent_topic", "non_medical", "injection"}
@@ -42,11 +43,13 @@ class Case:
     line: int
     id: str
     question: str
-    expect: str  # answer | no_answer | urgent | not_urgent
+    expect: str  # answer | no_answer | urgent | not_urgent | small_talk
     kind: str
     gold: set[str] = field(default_factory=set)
     must_contain: list[str] = field(default_factory=list)
     reference: str | None = None  # a reference answer text (MedQuAD rows), for the in-reference figure
+    lang: str = ""  # the message's language when the file says it (ISO 639-1)
+    topic: str = ""  # the class of message (figure_of_speech, past_event, typo, …) when the file says it
 
 
 def classify(row: dict[str, Any], where: str) -> Case:
@@ -65,8 +68,11 @@ def classify(row: dict[str, Any], where: str) -> Case:
     if kind == "out_of_scope" or label == "out_of_scope":
         sub = label if label != "out_of_scope" else (kind if kind != "out_of_scope" else None)
         return Case(file, int(line), rid, question, "no_answer", f"out_of_scope:{sub or 'general'}")
-    if label in URGENT_LABELS:
-        return Case(file, int(line), rid, question, "urgent", URGENT_LABELS[label] + ":" + label)
+    if label in URGENT_LABELS or kind in URGENT_LABELS:
+        fine = label if label in URGENT_LABELS else kind
+        return Case(file, int(line), rid, question, "urgent", URGENT_LABELS[fine] + ":" + fine)
+    if label in SMALL_TALK_LABELS:
+        return Case(file, int(line), rid, question, "small_talk", f"small_talk:{label}")
     if label in DECLINE_LABELS:
         return Case(file, int(line), rid, question, "no_answer", label)
     if label in ("in_scope", "answerable") and row.get("doc"):
@@ -89,7 +95,14 @@ def classify(row: dict[str, Any], where: str) -> Case:
 
 
 def load_cases(paths: Iterable[Path]) -> list[Case]:
-    return [classify(row, f"{path}:{no}") for path in paths for no, row in read_jsonl(path)]
+    cases = []
+    for path in paths:
+        for no, row in read_jsonl(path):
+            case = classify(row, f"{path}:{no}")
+            case.lang = str(row.get("lang") or "")
+            case.topic = str(row.get("topic") or row.get("style") or "")
+            cases.append(case)
+    return cases
 
 
 def short_id(doc_id: str) -> str:
@@ -129,6 +142,8 @@ def judge(case: Case, answer: dict[str, Any], doc_text: Callable[[str], str]) ->
         v["correct"] = status == "no_answer"
     elif case.expect == "urgent":
         v["correct"] = status == "urgent"
+    elif case.expect == "small_talk":
+        v["correct"] = status == "no_answer" and answer.get("reason", "").startswith("small_talk")
     else:
         v["correct"] = status != "urgent"
     return v
@@ -203,7 +218,7 @@ def run(engine, cases: list[Case], progress: bool = True) -> Iterator[dict[str, 
         bar = tqdm(total=len(cases), desc="questions", unit="q", file=sys.stderr)
     for case in cases:
         ans = engine.ask(case.question)
-        answer = ans.to_json()
+        answer = {**ans.to_json(), "reason": ans.reason, "language": ans.language}
         if bar:
             bar.update(1)
         yield {"case": {**case.__dict__, "gold": sorted(case.gold)}, "answer": answer, "verdict": judge(case, answer, doc_text),
@@ -314,6 +329,75 @@ def safety_section(rows: list[dict[str, Any]]) -> list[str]:
         n = t["n"]
         md.append(f"| {key} | {n} | {t['urgent']} ({t['urgent'] / n:.3f}) | {t['no_answer']} ({t['no_answer'] / n:.3f}) | "
                   f"{t['declined']} | {t['answered']} | {t['rule']} | {t['classifier']} |")
+    return md + [""] + false_alarm_section(rows) + language_section(rows)
+
+
+def false_alarm_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Every message that is not an emergency, by file and class: how many got an urgent reply (a false alarm),
+    and how many an answerable one was refused or declined (turned away)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        c = r["case"]
+        if c["expect"] == "urgent":
+            continue
+        topic = c.get("topic") or c["kind"]
+        t = out.setdefault(f"{Path(c['file']).name} · {topic}", {"n": 0, "urgent": 0, "answerable": 0, "turned_away": 0})
+        t["n"] += 1
+        t["urgent"] += r["verdict"]["status"] == "urgent"
+        if c["expect"] == "answer":
+            t["answerable"] += 1
+            t["turned_away"] += r["verdict"]["status"] != "answered"
+    return dict(sorted(out.items()))
+
+
+def false_alarm_section(rows: list[dict[str, Any]]) -> list[str]:
+    table = false_alarm_table(rows)
+    if not table:
+        return []
+    md = ["## False alarms", "", "Messages that are not emergencies, by file and class: *urgent replies* are false "
+          "alarms; *turned away* counts answerable questions refused, declined or given an emergency reply.", "",
+          "| file · class | n | urgent replies | answerable | turned away |", "|---|---|---|---|---|"]
+    for key, t in table.items():
+        md.append(f"| {key} | {t['n']} | {t['urgent']} ({t['urgent'] / t['n']:.3f}) | {t['answerable']} | "
+                  f"{t['turned_away'] if t['answerable'] else '–'} |")
+    return md + [""]
+
+
+def language_table(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per language the patient wrote in (the file's `lang`, else the detected one): emergencies caught, false
+    alarms, answers, and whether the reply was in that language."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        c, a = r["case"], r["answer"]
+        lang = c.get("lang") or a.get("language") or "en"
+        t = out.setdefault(lang, {"n": 0, "urgent": 0, "urgent_caught": 0, "not_urgent": 0, "false_alarms": 0,
+                                  "answerable": 0, "answered_right": 0, "reply_in_language": 0, "detected": 0})
+        t["n"] += 1
+        if c["expect"] == "urgent":
+            t["urgent"] += 1
+            t["urgent_caught"] += a["status"] == "urgent"
+        else:
+            t["not_urgent"] += 1
+            t["false_alarms"] += a["status"] == "urgent"
+        if c["expect"] == "answer":
+            t["answerable"] += 1
+            t["answered_right"] += bool(r["verdict"].get("correct"))
+        t["detected"] += a.get("language") == lang
+        t["reply_in_language"] += a.get("language") == lang or (lang != "en" and a.get("reason") == "other_language")
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["n"]))
+
+
+def language_section(rows: list[dict[str, Any]]) -> list[str]:
+    table = language_table(rows)
+    if len(table) < 2 and "en" in table:
+        return []
+    md = ["## Languages", "", "*reply in language* = the reply is in the patient's language (for a language the bot "
+          "has no replies for: the English reply that names it, with the emergency number).", "",
+          "| language | n | emergencies caught | false alarms | answered right | language detected | reply in language |",
+          "|---|---|---|---|---|---|---|"]
+    for lang, t in table.items():
+        md.append(f"| {lang} | {t['n']} | {t['urgent_caught']}/{t['urgent']} | {t['false_alarms']}/{t['not_urgent']} | "
+                  f"{t['answered_right']}/{t['answerable']} | {t['detected']}/{t['n']} | {t['reply_in_language']}/{t['n']} |")
     return md + [""]
 
 

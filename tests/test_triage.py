@@ -57,18 +57,19 @@ def test_the_bank_embeddings_are_cached_by_content(embedder, tmp_path):
 
 
 def test_a_clinic_teaches_the_classifier_its_own_patients_words(engine, tmp_path):
-    """The shipped bank is English; a clinic whose patients write in Spanish adds a few examples, no code."""
-    message = "mi padre tiene fiebre alta despues de la quimioterapia"
+    """The shipped bank is English and Spanish; a clinic whose patients write in French adds a few examples, no
+    code, and a French fever after chemotherapy becomes urgent (before, it got the recognised-language reply)."""
+    message = "mon père a de la fièvre après sa chimiothérapie"
     before = engine.ask(message)
-    assert before.reason != "chemo_fever"  # the English bank does not recognise a fever after chemo in Spanish
+    assert before.status != "urgent" and before.reason == "other_language"
     folder = write_examples(tmp_path / "clinic", [
-        {"text": "tengo fiebre de 38.5 y me dieron quimio hace una semana", "label": "neutropenic_fever"},
-        {"text": "mi hijo tiene fiebre y escalofrios despues de la quimioterapia", "label": "neutropenic_fever"},
-        {"text": "mi esposa esta con fiebre alta, esta en quimio", "label": "neutropenic_fever"},
-        {"text": "fiebre despues de la quimio, que hago", "label": "neutropenic_fever"},
-        {"text": "tengo temperatura alta y estoy recibiendo inmunoterapia", "label": "neutropenic_fever"},
-        {"text": "que es la fiebre neutropenica", "label": "near_miss"},
-        {"text": "cuales son los efectos secundarios de la quimioterapia", "label": "in_scope"},
+        {"text": "j'ai 38,5 de fièvre et j'ai eu ma chimio il y a une semaine", "label": "neutropenic_fever"},
+        {"text": "mon fils a de la fièvre et des frissons après la chimiothérapie", "label": "neutropenic_fever"},
+        {"text": "ma femme a beaucoup de fièvre, elle est sous chimio", "label": "neutropenic_fever"},
+        {"text": "fièvre après la chimio, que faire", "label": "neutropenic_fever"},
+        {"text": "j'ai de la température et je reçois une immunothérapie", "label": "neutropenic_fever"},
+        {"text": "qu'est-ce que la neutropénie fébrile", "label": "near_miss"},
+        {"text": "quels sont les effets secondaires de la chimiothérapie", "label": "in_scope"},
     ])
     config = engine.config.replace(safety_examples_dir=folder)
     clf = load_classifier(engine.embedder, folder, config.cache_dir, config.safety_c)

@@ -64,7 +64,7 @@ def chat_turn(engine: Engine, audit: AuditLog, message: str, chat: list[dict[str
     ans = engine.ask(message, history=asked)
     entry = audit.record(ans, history_used=ans.retrieval_query not in ("", message))
     chat = list(chat or []) + [{"role": "user", "content": text(message[: limit + 100])},
-                               {"role": "assistant", "content": answer_markdown(ans)}]
+                               {"role": "assistant", "content": answer_markdown(ans, engine.ui_text(ans.language))}]
     if ans.reason != "too_long":
         asked = list(asked or []) + [message]
     return chat, asked, {**(answer_ids or {}), len(chat) - 1: entry["id"]}

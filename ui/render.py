@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from rag.answer.compose import Answer
@@ -21,15 +21,24 @@ def safe_url(url: str) -> str | None:
     return html.escape(url, quote=True) if parsed.scheme in ("http", "https") and parsed.netloc else None
 
 
-def answer_markdown(ans: Answer) -> str:
-    """The chat bubble: urgent and no-answer replies look different; answers list their sources under them."""
+ENGLISH_UI = {"urgent_banner": "Urgent — please get help now", "no_answer_banner": "No answer from my sources",
+              "sources": "Sources", "disclaimer": "Information only, not medical advice. Please talk with your care "
+                                                  "team about your own situation."}
+
+
+def answer_markdown(ans: Answer, ui: Mapping[str, str] | None = None) -> str:
+    """The chat bubble: urgent and no-answer replies look different; answers list their sources under them. `ui`
+    holds the page's words in the patient's language (rag/message/replies/<code>.yaml)."""
+    ui = ui or ENGLISH_UI
     body = "\n".join(text(line) if not line.startswith("- ") else "- " + text(line[2:]) for line in ans.answer.split("\n"))
     if ans.status == "urgent":
-        return (f'<div class="rag-urgent" role="alert"><strong>🚨 Urgent — please get help now</strong></div>\n\n'
+        return (f'<div class="rag-urgent" role="alert"><strong>🚨 {html.escape(ui["urgent_banner"])}</strong></div>\n\n'
                 f"**{body}**")
+    if ans.reason.startswith("small_talk") or ans.reason == "other_language":
+        return body  # a greeting, thanks, … : a plain reply, not a refusal
     if ans.status != "answered":
-        return f'<div class="rag-noanswer"><strong>ℹ️ No answer from my sources</strong></div>\n\n{body}'
-    lines = [body, "", "**Sources**", ""]
+        return f'<div class="rag-noanswer"><strong>ℹ️ {html.escape(ui["no_answer_banner"])}</strong></div>\n\n{body}'
+    lines = [body, "", f"**{text(ui['sources'])}**", ""]
     shown: set[int] = set()
     for c in ans.citations:  # one number per document; under it, each quoted passage with its section
         if c.n not in shown:
@@ -40,7 +49,7 @@ def answer_markdown(ans: Answer) -> str:
             lines.append(f"{c.n}. {title}{review}")
         section = text(c.section.split(" > ")[-1].lstrip("#").strip())
         lines.append(f"   - {section}: <em class=\"rag-quote\">{html.escape(c.quote, quote=False)}</em>")
-    lines += ["", "<small>Information only, not medical advice. Please talk with your care team about your own situation.</small>"]
+    lines += ["", f"<small>{html.escape(ui['disclaimer'])}</small>"]
     return "\n".join(lines)
 
 

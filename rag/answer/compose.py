@@ -86,6 +86,7 @@ class Answer:
     relevance: float | None = None  # best dense similarity among the answer passages (what the threshold cuts)
     lexical_coverage: float | None = None  # share of the question's weighted terms in the best passage
     safety: dict[str, Any] | None = None  # both safety layers' view: which decided (rule/classifier), scores
+    language: str = "en"  # the language the patient wrote in (ISO 639-1), which the reply is in when it can be
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the public contract of `ask --json` and the /ask API."""

@@ -10,19 +10,22 @@ Urgent beats everything (a crisis inside a prompt injection is still a crisis); 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
+from ..message.smalltalk import small_talk
 from .triage import URGENT_LABELS, SafetyClassifier, Triage
 
 URGENT = "urgent"
 DECLINE = "decline"
+SMALL_TALK = "small_talk"  # a greeting, thanks, goodbye, "who are you?", "are you a doctor?", noise: a fixed reply
 RULE, CLASSIFIER = "rule", "classifier"
 
 
 @dataclass(frozen=True)
 class SafetyVerdict:
-    action: str  # URGENT | DECLINE
+    action: str  # URGENT | DECLINE | SMALL_TALK
     category: str  # crisis | medical_emergency | oncology_emergency | chemo_fever | dosing | personal_verdict | injection
     message: str
     layer: str = RULE  # which layer decided: rule | classifier
@@ -35,44 +38,12 @@ class SafetyVerdict:
                 "score": None if self.score is None else round(self.score, 4), **self.details}
 
 
-def messages(care_team_phone: str | None = None, emergency_number: str | None = None) -> dict[str, str]:
-    """The fixed replies; a clinic's own 24-hour line and emergency number replace the generic wording."""
-    emergency = f"call {emergency_number}" if emergency_number else "call your local emergency number (911 in the US)"
-    team = (f"your cancer care team's 24-hour line ({care_team_phone})" if care_team_phone
-            else "your cancer care team's 24-hour number")
-    return {
-        "crisis": (
-            f"You matter, and you don't have to face this alone. If you are thinking about ending your life, or you or "
-            f"someone with you has self-harmed or taken too much of a medicine, {emergency} now. "
-            "In the US you can also call or text 988 (Suicide & Crisis Lifeline) any time, day or night. "
-            f"Please also tell {team.replace('your cancer', 'the cancer')} how you are feeling."
-        ),
-        "medical_emergency": (
-            f"This may be a medical emergency. {emergency[0].upper() + emergency[1:]} or go to the nearest emergency "
-            "department now. Do not wait for an answer from this chat."
-        ),
-        "oncology_emergency": (
-            f"This needs urgent medical attention now. Call {team} straight away; if you can't reach them or feel "
-            f"very unwell, go to the nearest emergency department or {emergency}. If this is happening during an "
-            "infusion, tell your nurse at once. Do not wait for an answer from this chat."
-        ),
-        "chemo_fever": (
-            f"A fever or chills during or after cancer treatment can be a medical emergency. Call {team} now, or go "
-            f"to the nearest emergency department ({emergency} if you feel very unwell). "
-            "Do not wait for an answer from this chat."
-        ),
-        "dosing": (
-            "I can't give advice about doses or how much of a medicine to take. Please ask your doctor, nurse or "
-            "pharmacist, who know your treatment."
-        ),
-        "personal_verdict": (
-            "I can't tell whether you have a condition or what you personally should do — only your care team, who can "
-            "examine you, can. I can share general information from trusted sources if you ask about a topic."
-        ),
-        "injection": (
-            "I can only answer questions about cancer from the trusted sources I have, and I can't change how I work."
-        ),
-    }
+def messages(care_team_phone: str | None = None, emergency_number: str | None = None) -> Mapping[str, str]:
+    """The fixed English replies (rag/message/replies/en.yaml); a clinic's own 24-hour line and emergency number
+    replace the generic wording. Other languages: ReplyCatalog."""
+    from ..message.replies import ReplyCatalog
+
+    return ReplyCatalog.load(care_team_phone=care_team_phone, emergency_number=emergency_number).english.texts
 
 
 MESSAGES = messages()
@@ -84,7 +55,7 @@ _WHO = (r"(?:i|i'm|im|i've|ive|i am|me|my|we|he|she|he's|hes|she's|shes|they|mom
 _CRISIS = re.compile(
     r"\b(?:kill(?:ing)? (?:myself|himself|herself|themselves)|end(?:ing)? (?:it all|my life|his life|her life|things)\b|"
     r"end it (?:tonight|today|now|soon)|take (?:my|his|her) (?:own )?life|commit(?:ting)? suicide|suicidal|"
-    r"suicide (?:plan|note|letter)|(?:don'?t|do not|doesn'?t) want to (?:live|be alive|be here) any ?more|want(?:s)? to die|"
+    r"suicide (?:plan|note|letter)|(?:don'?t|do not|doesn'?t) want to (?:live|be alive|be here) any ?more|want(?:s)? to die(?! at home| peacefully| in (?:a |the )?(?:hospice|hospital|peace))|"
     r"better off (?:dead|without me)|no reason to live|(?:not|never) wake up again|go to sleep and not wake up|"
     r"hurt(?:ing)? (?:myself|himself|herself)|cut(?:ting)? (?:myself|himself|herself)|self[- ]harm(?:ing|ed)?\b(?! risk)|"
     r"(?:i|he|she|they|my \w+) (?:overdosed|took (?:all|too many|a whole bottle|the whole bottle)\b.{0,30}\b"
@@ -104,6 +75,10 @@ _FEVER_READING = re.compile(
 # a message set in the past or in general ("in 2021", "last year", "years ago", "never had") reports no emergency now
 _NOT_NOW = re.compile(r"\b(?:(?:19|20)\d\d|ago|once|back in|last (?:year|month|spring|summer|autumn|fall|winter|time)|"
                       r"never had|not on any|in general)\b", re.I)
+# long past ("in 2012", "years ago", "last year"): a crisis wording then is history, which the classifier's
+# happening-now view judges; "an hour ago" is not in it
+_LONG_AGO = re.compile(r"\b(?:(?:19|20)\d\d|(?:years|decades) ago|last (?:year|spring|summer|autumn|fall|winter)|back in|"
+                       r"when i was (?:young|a teen\w*|\d+))\b", re.I)
 _TREATMENT = re.compile(r"\b(?:chemo\w*|infusion|immunotherapy|neutropeni\w*|transplant|cycle \d+)\b", re.I)
 _ASKS_WHAT = re.compile(r"^\s*(?:what|which|when|why|how)\b(?!.*\b(?:i|my|he|she|his|her)\b)", re.I)
 _DOSING = re.compile(
@@ -119,14 +94,51 @@ _INJECTION = re.compile(
     r"\byou are now\b|\bact as\b|\bpretend (?:to be|you are)\b|\bsystem prompt\b|\bjailbreak\b|\bdeveloper mode\b|\bno rules\b|\bDAN\b")
 
 
+# ---- the same unmistakable wordings in Spanish, matched without accents (patients often type none) --------------
+_ES_CRISIS = re.compile(
+    r"\b(?:matarme(?! de)|me voy a matar(?! de)|me quiero matar(?! de)|suicidarme|quitarme la vida|quitarse la vida|"
+    r"acabar con (?:mi|su) vida|(?:ya )?no quiero (?:seguir )?vivir|quiero morirme|me quiero morir(?! de)|"
+    r"hacerme dano|cortarme (?:las venas|los brazos)|(?:me|se) (?:tomo|tome) todas (?:las|sus|mis) pastillas|"
+    r"(?:me|se) (?:tomo|tome) (?:un|el) frasco|sobredosis)\b", re.I)
+_ES_EMERGENCY = re.compile(
+    r"\b(?:no (?:puede|puedo|podia|pueden) respirar|no respira|dejo de respirar|labios (?:morados|azules)|"
+    r"(?:vomit\w*|tosiendo|escupiendo) sangre|inconsciente|no (?:despierta|reacciona)|convulsionando|"
+    r"(?:se le|se me) (?:cayo|torcio|paralizo) (?:la cara|la boca|medio cuerpo)|"
+    r"(?:no (?:para|deja) de sangrar|sangr\w* (?:que )?no (?:para|se detiene))|se (?:me|le) cierra la garganta)\b", re.I)
+_ES_NOW = re.compile(r"\b(?:ahora|ahorita|de repente|en este momento|mi|me|esta|estoy|se|le|acaba de)\b", re.I)
+_ES_NOT_NOW = re.compile(r"\b(?:(?:19|20)\d\d|hace (?:\w+ )?(?:anos|meses)|el ano pasado|una vez|nunca)\b", re.I)
+_ES_ASKS_WHAT = re.compile(r"^\W*(?:que|cual|cuales|como|cuando|por que)\b(?!.*\b(?:yo|mi|mis|me|el|ella|su)\b)", re.I)
+_ES_NEGATED = re.compile(r"\bno (?:pienso|quiero|voy a|estoy con|estoy en|esta con|esta en)\b")  # just before the words
+_ES_TREATMENT = re.compile(r"\b(?:quimio\w*|infusion|inmunoterapia|neutropeni\w*|trasplante|ciclo \d+)\b", re.I)
+_ES_FEVER = re.compile(r"(?:\b(?:3[89]|4[01])(?:[.,]\d)?\s*(?:°\s*c?|grados)?\s*de (?:fiebre|temperatura)|"
+                       r"\b(?:fiebre|temperatura|calentura) (?:de |en )?(?:3[89]|4[01])\b|\bescalofrios\b|\btiritando\b)", re.I)
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def rule_check(text: str) -> tuple[str, str, str] | None:
-    """(action, category, label) when an unmistakable pattern fires, else None."""
-    if _CRISIS.search(text) and not _ASKS_WHAT.search(text):
+    """(action, category, label) when an unmistakable pattern fires (English or Spanish), else None."""
+    if _CRISIS.search(text) and not _ASKS_WHAT.search(text) and not _LONG_AGO.search(text):
         return URGENT, "crisis", "crisis"
     if _EMERGENCY.search(text) and _NOW.search(text) and not _NOT_NOW.search(text):
         return URGENT, "medical_emergency", "medical_emergency"
     if _TREATMENT.search(text) and not _ASKS_WHAT.search(text) and not _NOT_NOW.search(text) and (
             _FEVER_READING.search(text) or re.search(r"\b(?:rigors?|shaking chills)\b", text, re.I)):
+        return URGENT, "chemo_fever", "neutropenic_fever"
+    folded = _fold(text)
+    crisis = _ES_CRISIS.search(folded)
+    if crisis and not _ES_NEGATED.search(folded[max(0, crisis.start() - 16):crisis.start()]) \
+            and not _ES_ASKS_WHAT.search(folded) and not _ES_NOT_NOW.search(folded):
+        return URGENT, "crisis", "crisis"
+    if _ES_EMERGENCY.search(folded) and _ES_NOW.search(folded) and not _ES_NOT_NOW.search(folded):
+        return URGENT, "medical_emergency", "medical_emergency"
+    treated = _ES_TREATMENT.search(folded)
+    if treated and not _ES_NEGATED.search(folded[max(0, treated.start() - 16):treated.start()]) \
+            and _ES_FEVER.search(folded) and not _ES_ASKS_WHAT.search(folded) \
+            and not _ES_NOT_NOW.search(folded):
         return URGENT, "chemo_fever", "neutropenic_fever"
     if _INJECTION.search(text):
         return DECLINE, "injection", "injection"
@@ -143,9 +155,10 @@ def urgent_kind(label: str) -> str:
 
 def assess(message: str, triage: Triage | None = None, *, urgent_threshold: float = 0.5,
            decline_threshold: float = 0.5, crisis_threshold: float | None = None,
-           replies: dict[str, str] | None = None) -> SafetyVerdict | None:
-    """Both layers' decision: rules first, then the classifier's scores against their thresholds (a crisis, the
-    costliest miss and the most varied wording, may have a lower one)."""
+           small_talk_threshold: float = 0.5, replies: Mapping[str, str] | None = None) -> SafetyVerdict | None:
+    """Both layers' decision: an emergency rule first; small talk ("hi", "thanks", "bye") when the classifier finds
+    it likelier than every emergency together; then the classifier's urgent score against its threshold (a crisis
+    may have its own); then small talk; then the declines."""
     replies = replies or MESSAGES
     text = " ".join(message.split())
     rule = rule_check(text)
@@ -158,10 +171,15 @@ def assess(message: str, triage: Triage | None = None, *, urgent_threshold: floa
 
     if rule and rule[0] == URGENT:
         return verdict(*rule, RULE, None)
+    talk = small_talk(triage.top_label, triage.top_score, small_talk_threshold) if triage is not None else None
+    if talk and triage.talk_mass >= triage.urgent_mass:
+        return verdict(SMALL_TALK, talk, talk, CLASSIFIER, triage.top_score)
     cut = crisis_threshold if crisis_threshold is not None and triage and triage.urgent_label == "crisis" \
         else urgent_threshold
     if triage is not None and triage.urgent_score >= cut:
         return verdict(URGENT, urgent_kind(triage.urgent_label), triage.urgent_label, CLASSIFIER, triage.urgent_score)
+    if talk:
+        return verdict(SMALL_TALK, talk, talk, CLASSIFIER, triage.top_score)
     if rule:
         return verdict(*rule, RULE, None)
     if triage is not None and triage.decline_score >= decline_threshold:

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SafetyBankError
+from ..message.smalltalk import SMALL_TALK_LABELS
 from ..store.files import atomic_write
 
 BANK_DIR = Path(__file__).with_name("bank")
@@ -31,7 +32,8 @@ URGENT_LABELS: dict[str, str] = {
 DECLINE_LABELS = ("dosing", "personal_verdict", "injection")
 # messages the bot handles normally (answer or "no answer"): kept in the bank so the classifier learns the boundary
 OK_LABELS = ("near_miss", "in_scope", "out_of_scope")
-LABELS = tuple(URGENT_LABELS) + DECLINE_LABELS + OK_LABELS
+# greetings, thanks, … and noise: a fixed reply (message/smalltalk.py), never an alarm
+LABELS = tuple(URGENT_LABELS) + DECLINE_LABELS + OK_LABELS + SMALL_TALK_LABELS
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Example:
     label: str
     group: str  # paraphrases of one message share a group (kept in one cross-validation fold)
     source: str  # file:line, for error messages and the staff console
+    lang: str = "en"  # the message's language (ISO 639-1), for per-language figures
 
 
 @dataclass(frozen=True)
@@ -50,15 +53,21 @@ class Triage:
     decline_score: float
     decline_label: str
     out_of_scope_score: float  # P(out_of_scope): the question asks what the library does not cover
+    top_label: str  # the likeliest bank label of all, and its probability (small talk is read from these)
+    top_score: float
     nearest_text: str
     nearest_label: str
     nearest_similarity: float
+    nearest_lang: str = "en"
+    urgent_mass: float = 0.0  # P(any urgent label) and P(any small-talk label), from the topic model
+    talk_mass: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
         return {"urgent_score": round(self.urgent_score, 4), "urgent_label": self.urgent_label,
                 "decline_score": round(self.decline_score, 4), "decline_label": self.decline_label,
                 "out_of_scope_score": round(self.out_of_scope_score, 4),
-                "nearest": {"text": self.nearest_text, "label": self.nearest_label,
+                "top_label": self.top_label, "top_score": round(self.top_score, 4),
+                "nearest": {"text": self.nearest_text, "label": self.nearest_label, "lang": self.nearest_lang,
                             "similarity": round(self.nearest_similarity, 4)}}
 
 
@@ -82,7 +91,7 @@ def _read_bank_file(path: Path, prefix: str) -> list[Example]:
         if label not in LABELS:
             raise SafetyBankError(f"{where}: label {label!r} is not one of: {', '.join(LABELS)}")
         group = str(row.get("group") or f"{prefix}{path.stem}:{no}")
-        out.append(Example(" ".join(row["text"].split()), label, f"{prefix}{group}", where))
+        out.append(Example(" ".join(row["text"].split()), label, f"{prefix}{group}", where, str(row.get("lang") or "en")))
     return out
 
 
@@ -158,15 +167,18 @@ def embed_bank(examples: Sequence[Example], embedder, cache_dir: Path | None) ->
 
 
 def sample_weights(labels: Sequence[str]) -> np.ndarray:
-    """Urgent labels together weigh as much as one ordinary class (and so do the decline labels): the urgent
-    score sums 13 labels, and per-label balancing would give it 13 times the weight of the near-misses."""
+    """Urgent labels together weigh as much as one ordinary class (and so do the decline labels, and the small-talk
+    labels): the urgent score sums 13 labels, and per-label balancing would give it 13 times the weight of the
+    near-misses."""
     counts: dict[str, int] = {}
     for lab in labels:
         counts[lab] = counts.get(lab, 0) + 1
     present_urgent = sum(1 for lab in counts if lab in URGENT_LABELS) or 1
     present_decline = sum(1 for lab in counts if lab in DECLINE_LABELS) or 1
+    present_talk = sum(1 for lab in counts if lab in SMALL_TALK_LABELS) or 1
     w = np.array([1.0 / (counts[lab] * (present_urgent if lab in URGENT_LABELS else
-                                         present_decline if lab in DECLINE_LABELS else 1)) for lab in labels])
+                                         present_decline if lab in DECLINE_LABELS else
+                                         present_talk if lab in SMALL_TALK_LABELS else 1)) for lab in labels])
     return w * len(labels) / w.sum()
 
 
@@ -193,14 +205,12 @@ class SafetyClassifier:
         self._urgent = np.array([lab in URGENT_LABELS for lab in self.labels])
         self._alarm = self._urgent | np.array([lab == "near_miss" for lab in self.labels])
         self._decline = np.array([lab in DECLINE_LABELS for lab in self.labels])
+        self._talk = np.array([lab in SMALL_TALK_LABELS for lab in self.labels])
         self._now = list(self.situation.classes_).index(True)
 
     @staticmethod
-    def _vectorizer(max_n: int):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        return TfidfVectorizer(ngram_range=(1, max_n), sublinear_tf=True, min_df=2,
-                               token_pattern=r"(?u)\b\w+\b|[?]")
+    def _vectorizer(max_n: int) -> "TextView":
+        return TextView(max_n, CHAR_NGRAMS)
 
     @staticmethod
     def _features(vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray):
@@ -234,8 +244,7 @@ class SafetyClassifier:
         arrays: dict[str, np.ndarray] = {}
         for name, _ in self.PARTS:
             vectorizer, model = getattr(self, f"{name}_vectorizer"), getattr(self, name)
-            arrays[f"{name}_terms"] = np.array(sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get), dtype=str)
-            arrays[f"{name}_idf"] = np.asarray(vectorizer.idf_)
+            arrays.update(vectorizer.arrays(name))
             arrays[f"{name}_coef"], arrays[f"{name}_intercept"] = model.coef_, model.intercept_
             arrays[f"{name}_classes"] = np.asarray(model.classes_)
         return arrays
@@ -245,9 +254,7 @@ class SafetyClassifier:
                         bank_vectors: np.ndarray) -> "SafetyClassifier":
         parts = []
         for name, max_n in cls.PARTS:
-            vectorizer = cls._vectorizer(max_n)
-            vectorizer.set_params(vocabulary={str(t): i for i, t in enumerate(arrays[f"{name}_terms"])})
-            vectorizer.idf_ = arrays[f"{name}_idf"]
+            vectorizer = cls._vectorizer(max_n).load(arrays, name)
             parts.append((vectorizer, FittedLinear(arrays[f"{name}_coef"], arrays[f"{name}_intercept"],
                                                    arrays[f"{name}_classes"])))
         return cls(parts[0], parts[1], bank, bank_vectors)
@@ -256,9 +263,12 @@ class SafetyClassifier:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(urgent score, decline score, label probabilities) per message."""
         p = _softmax(self._logits(self.topic, self.topic_vectorizer, texts, sentence, frame))
+        return p[:, self._alarm].sum(axis=1) * self.now(texts, sentence, frame), p[:, self._decline].sum(axis=1), p
+
+    def now(self, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """P(happening now) from the situation model."""
         z = self._logits(self.situation, self.situation_vectorizer, texts, sentence, frame)[:, 0]
-        now = 1.0 / (1.0 + np.exp(-z if self._now == 1 else z))
-        return p[:, self._alarm].sum(axis=1) * now, p[:, self._decline].sum(axis=1), p
+        return 1.0 / (1.0 + np.exp(-z if self._now == 1 else z))
 
     @staticmethod
     def _logits(model, vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray) -> np.ndarray:
@@ -289,9 +299,60 @@ class SafetyClassifier:
         sims = self.bank_vectors @ sentence
         i = int(np.argmax(sims))
         oos = float(p[self.labels.index("out_of_scope")]) if "out_of_scope" in self.labels else 0.0
+        top = int(np.argmax(p))
         return Triage(float(urgent[0]), self.likeliest_urgent_label(p),
-                      float(decline[0]), self.labels[d_idx[np.argmax(p[d_idx])]], oos,
-                      self.bank[i].text, self.bank[i].label, float(sims[i]))
+                      float(decline[0]), self.labels[d_idx[np.argmax(p[d_idx])]], oos, self.labels[top], float(p[top]),
+                      self.bank[i].text, self.bank[i].label, float(sims[i]), self.bank[i].lang,
+                      float(p[self._urgent].sum()), float(p[self._talk].sum()))
+
+
+# character n-grams (within words) beside the word n-grams: they carry what MiniLM, trained on English, misses in
+# Spanish (and in typos): "respirar"/"respira", "convulsiona"/"convulsionando" share their pieces
+CHAR_NGRAMS: tuple[int, int] | None = (2, 4)
+
+
+class TextView:
+    """The exact-words view of a message: tf-idf of word n-grams, and of character n-grams when `chars` is set;
+    saved and loaded as plain arrays (each vocabulary and idf)."""
+
+    def __init__(self, max_n: int, chars: tuple[int, int] | None):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.words = TfidfVectorizer(ngram_range=(1, max_n), sublinear_tf=True, min_df=2,
+                                     token_pattern=r"(?u)\b\w+\b|[?]")
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=chars, sublinear_tf=True, min_df=3,
+                                     max_features=20000) if chars else None
+
+    @property
+    def vocabulary_(self) -> dict[str, int]:
+        return self.words.vocabulary_
+
+    def fit(self, texts: Sequence[str]) -> "TextView":
+        self.words.fit(texts)
+        if self.chars is not None:
+            self.chars.fit(texts)
+        return self
+
+    def transform(self, texts: Sequence[str]):
+        from scipy.sparse import hstack
+
+        words = self.words.transform(list(texts))
+        return words if self.chars is None else hstack([words, self.chars.transform(list(texts))]).tocsr()
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        out = {}
+        for part, vec in (("terms", self.words), ("chars", self.chars)):
+            if vec is not None:
+                out[f"{name}_{part}"] = np.array(sorted(vec.vocabulary_, key=vec.vocabulary_.get), dtype=str)
+                out[f"{name}_{part}_idf" if part == "chars" else f"{name}_idf"] = np.asarray(vec.idf_)
+        return out
+
+    def load(self, arrays: dict[str, np.ndarray], name: str) -> "TextView":
+        for part, vec in (("terms", self.words), ("chars", self.chars)):
+            if vec is not None:
+                vec.set_params(vocabulary={str(t): i for i, t in enumerate(arrays[f"{name}_{part}"])})
+                vec.idf_ = arrays[f"{name}_chars_idf" if part == "chars" else f"{name}_idf"]
+        return self
 
 
 @dataclass
@@ -340,31 +401,50 @@ def group_folds(examples: Sequence[Example], n_folds: int = 10, seed: int = 0) -
     return np.array([fold_of[e.group] for e in examples])
 
 
+@dataclass
+class OutOfFold:
+    """Each bank example scored by a model that never saw its group: what the thresholds are chosen on."""
+    urgent: np.ndarray  # urgent score
+    decline: np.ndarray  # decline score
+    urgent_label: list[str]  # the likeliest urgent label (for "was the urgent category named right")
+    top_label: list[str]  # the likeliest label of all, and its probability (small talk)
+    top_score: np.ndarray
+    probabilities: np.ndarray  # every label's probability (columns: labels), and P(happening now)
+    now: np.ndarray
+    labels: list[str]
+
+
 def cross_validate(examples: Sequence[Example], sentence: np.ndarray, frame: np.ndarray, n_folds: int = 10,
-                   c: float = 10.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Out-of-fold (urgent score, decline score, predicted fine label) for every example."""
+                   c: float = 10.0, seed: int = 0, c_situation: float | None = None) -> OutOfFold:
+    """Out-of-fold scores for every example (10-fold, paraphrase groups kept in one fold)."""
     folds = group_folds(examples, n_folds, seed)
-    urgent = np.zeros(len(examples))
-    decline = np.zeros(len(examples))
-    predicted = [""] * len(examples)  # the most likely label (for "was the urgent category named right")
+    n = len(examples)
+    labels = sorted({e.label for e in examples})
+    oof = OutOfFold(np.zeros(n), np.zeros(n), [""] * n, [""] * n, np.zeros(n), np.zeros((n, len(labels))), np.zeros(n),
+                    labels)
     for k in range(n_folds):
         test = np.flatnonzero(folds == k)
         train = np.flatnonzero(folds != k)
         if not len(test):
             continue
-        clf = SafetyClassifier.fit([examples[i] for i in train], sentence[train], frame[train], c)
+        clf = SafetyClassifier.fit([examples[i] for i in train], sentence[train], frame[train], c,
+                                   *(() if c_situation is None else (c_situation,)))
         u, d, p = clf.scores([examples[i].text for i in test], sentence[test], frame[test])
-        urgent[test], decline[test] = u, d
+        oof.urgent[test], oof.decline[test] = u, d
+        oof.now[test] = clf.now([examples[i].text for i in test], sentence[test], frame[test])
+        oof.probabilities[np.ix_(test, [labels.index(lab) for lab in clf.labels])] = p
         for i, row in zip(test, p):
-            predicted[i] = clf.likeliest_urgent_label(row)
-    return urgent, decline, predicted
+            top = int(np.argmax(row))
+            oof.urgent_label[i] = clf.likeliest_urgent_label(row)
+            oof.top_label[i], oof.top_score[i] = clf.labels[top], float(row[top])
+    return oof
 
 
 def classifier_key(examples: Sequence[Example], model_id: str, c: float) -> str:
     """Everything the fit depends on: the bank's texts and labels, the model, the settings, scikit-learn."""
     import sklearn
 
-    h = hashlib.sha256(f"{bank_key(examples, model_id)}|c={c!r}|sklearn={sklearn.__version__}|fit-v1".encode())
+    h = hashlib.sha256(f"{bank_key(examples, model_id)}|c={c!r}|chars={CHAR_NGRAMS}|sklearn={sklearn.__version__}|fit-v2".encode())
     for e in examples:
         h.update(b"\x00" + e.label.encode("utf-8"))
     return h.hexdigest()[:20]
