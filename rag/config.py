@@ -61,8 +61,8 @@ class Config:
     # safety (README: safety). The semantic layer's thresholds are on summed class probabilities, chosen for
     # recall first by 10-fold group cross-validation on the bank (benchmarks/bench_safety.py --sweep)
     # recall first (>= 0.98 out of fold in English and in Spanish), then the fewest false alarms
-    safety_urgent_threshold: float = 0.19
-    safety_crisis_threshold: float = 0.15  # when the likeliest urgent label is a crisis
+    safety_urgent_threshold: float = 0.2
+    safety_crisis_threshold: float = 0.1  # when the likeliest urgent label is a crisis (was 0.05)
     safety_decline_threshold: float = 0.3
     safety_c: float = 10.0  # inverse regularization of the logistic regression
     safety_examples_dir: Path | None = None  # a clinic's own labelled examples (*.jsonl: text, label)

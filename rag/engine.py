@@ -19,7 +19,7 @@ from .memory import release_memory
 from .retrieval.retriever import Hit, Retriever
 from .message.clean import Message, clean, is_noise
 from .message.glossary import Glossary
-from .message.language import Language, LanguageDetector
+from .message.language import Language, LanguageDetector, words
 from .message.replies import ReplyCatalog, Replies
 from .safety.triage import SafetyClassifier, Triage, load_classifier
 
@@ -219,6 +219,8 @@ class Engine:
                     earlier = found.code
                     break
         lexicon = {code: g.coverage(message.text) for code, g in self.glossaries.items() if g is not None}
+        found = words(message.text)
+        lexicon["en"] = sum(map(self.library_word, found)) / len(found) if found else 0.0
         return self.languages.detect(message.text, nearest=(triage.nearest_lang, triage.nearest_similarity),
                                      earlier=earlier, lexicon=lexicon)
 

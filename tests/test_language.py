@@ -43,3 +43,9 @@ def test_a_short_message_nearly_identical_to_a_bank_example_takes_its_language(d
 def test_words_are_counted_in_scripts_without_spaces():
     assert word_count("what is AML") == 3
     assert word_count("我的母亲得了结肠癌") == 5
+
+
+def test_a_message_in_the_librarys_own_words_is_never_taken_for_another_language(detector):
+    text = "What is (are) Paranasal Sinus and Nasal Cavity Cancer ?"  # py3langid: Tagalog 0.60
+    assert detector.detect(text).code != "en"
+    assert detector.detect(text, lexicon={"en": 0.9}).code == "en"

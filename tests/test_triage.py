@@ -123,3 +123,14 @@ def test_a_changed_bank_or_a_damaged_cache_file_is_fitted_again(engine, tmp_path
     for path in tmp_path.glob("safety-classifier-*.npz"):
         path.write_bytes(b"garbage")
     assert isinstance(load_classifier(engine.embedder, None, tmp_path), SafetyClassifier)
+
+
+def test_the_one_message_tfidf_gives_scikit_learns_numbers(engine):
+    from rag.safety.triage import OneMessageTfidf
+
+    clf = engine.classifier
+    for vectorizer in (clf.topic_vectorizer, clf.situation_vectorizer, clf.chars):
+        fast = OneMessageTfidf(vectorizer)
+        for text in ("my dad cant breathe right now!!", "¿qué es el mieloma?", "asdfghjkl", "", "what is AML? AML?"):
+            a, b = fast.transform([text]), vectorizer.transform([text])
+            assert a.shape == b.shape and np.allclose(a.toarray(), b.toarray(), atol=1e-12)

@@ -30,6 +30,11 @@ def word_count(text: str) -> int:
     return len(_WORDS.findall(_IDEOGRAPHS.sub(" ", text))) + (ideographs + 1) // 2
 
 
+def words(text: str) -> list[str]:
+    """The words of a message, for the lexicon shares (ideographs are not words here)."""
+    return _WORDS.findall(_IDEOGRAPHS.sub(" ", text))
+
+
 @dataclass(frozen=True)
 class Language:
     code: str  # ISO 639-1
@@ -56,8 +61,10 @@ class LanguageDetector:
     def detect(self, text: str, *, nearest: tuple[str, float] | None = None, earlier: str | None = None,
                lexicon: Mapping[str, float] | None = None) -> Language:
         """`nearest`: (language, similarity) of the safety bank's closest example; `earlier`: the language of the
-        conversation so far; `lexicon`: per language, the share of the message's words its glossary lists. They
-        count only for a message of a few words, where the detector's own probabilities are spread thin."""
+        conversation so far; `lexicon`: per language, the share of the message's words its glossary lists ("en":
+        the share the English library uses). They count for a message of a few words, where the detector's own
+        probabilities are spread thin; and a message whose words are mostly the library's is never taken for a
+        language the bot cannot answer in."""
         ranked = self.identifier.rank(text)
         probs = dict(ranked)
         short = word_count(text) <= SHORT_WORDS
@@ -66,7 +73,9 @@ class LanguageDetector:
         if best is not None and probs.get(best, 0.0) >= needed:
             return Language(best, float(probs[best]), "detector")
         top, conf = ranked[0]
-        if top not in ("en", *self.answerable) and conf >= self.other_min_confidence and not short:
+        english_words = (lexicon or {}).get("en", 0.0)
+        if top not in ("en", *self.answerable) and conf >= self.other_min_confidence and not short \
+                and english_words < 0.5:  # "Paranasal Sinus and Nasal Cavity Cancer" reads as Tagalog to the detector
             return Language(top, float(conf), "detector")
         if short:
             words = max((lexicon or {}).items(), key=lambda kv: kv[1], default=None)

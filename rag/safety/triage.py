@@ -183,22 +183,28 @@ def sample_weights(labels: Sequence[str]) -> np.ndarray:
 
 
 class SafetyClassifier:
-    """Two logistic regressions over three views of a message — its sentence embedding (what it is about), its
-    frame vector (how it is said) and word n-gram tf-idf (the exact words: "last year", "right now", "if"):
+    """Two logistic regressions over four views of a message — its sentence embedding (what it is about), its
+    frame vector (how it is said), word n-gram tf-idf (the exact words: "last year", "right now", "if") and
+    character n-gram tf-idf (pieces of words, which carry Spanish forms and typos: "respirar"/"respira"):
 
     * `topic`: which bank label the message is closest to (13 urgent labels, 3 decline labels, near-miss,
-      in-scope, out-of-scope);
+      in-scope, out-of-scope, 6 small-talk labels);
     * `situation`: trained on urgent messages against near-misses only, it learns what separates "it is happening
       now" from asking about, remembering or planning for the same symptom.
 
     urgent score = P(an urgent label or a near-miss) × P(happening now): an AND of the two, which one linear
-    model over the concatenated views cannot express. decline score = P(a decline label)."""
+    model over the concatenated views cannot express. decline score = P(a decline label). The character view is
+    computed once per message and read by both models."""
 
     PARTS = (("topic", 2), ("situation", 3))  # (model, longest word n-gram of its tf-idf view)
 
-    def __init__(self, topic: tuple, situation: tuple, bank: Sequence[Example], bank_vectors: np.ndarray):
+    def __init__(self, topic: tuple, situation: tuple, bank: Sequence[Example], bank_vectors: np.ndarray,
+                 chars=None):
         self.topic_vectorizer, self.topic = topic
         self.situation_vectorizer, self.situation = situation
+        self.chars = chars
+        self._views = {id(v): OneMessageTfidf(v) for v in (self.topic_vectorizer, self.situation_vectorizer, chars)
+                       if v is not None}
         self.bank = list(bank)
         self.bank_vectors = bank_vectors
         self.labels: list[str] = [str(label) for label in self.topic.classes_]
@@ -209,15 +215,28 @@ class SafetyClassifier:
         self._now = list(self.situation.classes_).index(True)
 
     @staticmethod
-    def _vectorizer(max_n: int) -> "TextView":
-        return TextView(max_n, CHAR_NGRAMS)
+    def _vectorizer(max_n: int):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return TfidfVectorizer(ngram_range=(1, max_n), sublinear_tf=True, min_df=2,
+                               token_pattern=r"(?u)\b\w+\b|[?]")
 
     @staticmethod
-    def _features(vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray):
+    def _char_vectorizer():
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        return TfidfVectorizer(analyzer="char_wb", ngram_range=CHAR_NGRAMS, sublinear_tf=True, min_df=3,
+                               max_features=20000)
+
+    def _char_view(self, texts: Sequence[str]):
+        return None if self.chars is None else self._views[id(self.chars)].transform(texts)
+
+    @staticmethod
+    def _features(vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray, chars=None):
         from scipy.sparse import csr_matrix, hstack
 
-        return hstack([vectorizer.transform(list(texts)), csr_matrix(np.atleast_2d(sentence)),
-                       csr_matrix(np.atleast_2d(frame))]).tocsr()
+        views = [vectorizer.transform(list(texts))] + ([chars] if chars is not None else [])
+        return hstack(views + [csr_matrix(np.atleast_2d(sentence)), csr_matrix(np.atleast_2d(frame))]).tocsr()
 
     @classmethod
     def fit(cls, examples: Sequence[Example], sentence: np.ndarray, frame: np.ndarray,
@@ -229,22 +248,28 @@ class SafetyClassifier:
         alarm = np.flatnonzero(np.isin(labels, list(URGENT_LABELS) + ["near_miss"]))
         if not len(alarm) or len(set(np.isin(labels[alarm], list(URGENT_LABELS)))) < 2:
             raise SafetyBankError("the safety bank needs both urgent and near_miss examples")
+        chars = cls._char_vectorizer().fit(texts) if CHAR_NGRAMS else None
+        cm = chars.transform(texts) if chars is not None else None
         tv = cls._vectorizer(2).fit(texts)
         topic = LogisticRegression(C=c, max_iter=5000)
-        topic.fit(cls._features(tv, texts, sentence, frame), labels, sample_weight=sample_weights(labels))
+        topic.fit(cls._features(tv, texts, sentence, frame, cm), labels, sample_weight=sample_weights(labels))
         alarm_texts = [texts[i] for i in alarm]
         sv = cls._vectorizer(3).fit(alarm_texts)
         situation = LogisticRegression(C=c_situation, max_iter=5000, class_weight="balanced")
-        situation.fit(cls._features(sv, alarm_texts, sentence[alarm], frame[alarm]),
+        situation.fit(cls._features(sv, alarm_texts, sentence[alarm], frame[alarm], cm[alarm] if cm is not None else None),
                       np.isin(labels[alarm], list(URGENT_LABELS)))
-        return cls((tv, topic), (sv, situation), examples, sentence)
+        return cls((tv, topic), (sv, situation), examples, sentence, chars)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """What scoring needs, as plain arrays (no pickle): each view's vocabulary and idf, each model's weights."""
         arrays: dict[str, np.ndarray] = {}
+        views = [(name, getattr(self, f"{name}_vectorizer")) for name, _ in self.PARTS] + \
+            ([("chars", self.chars)] if self.chars is not None else [])
+        for name, vectorizer in views:
+            arrays[f"{name}_terms"] = np.array(sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get), dtype=str)
+            arrays[f"{name}_idf"] = np.asarray(vectorizer.idf_)
         for name, _ in self.PARTS:
-            vectorizer, model = getattr(self, f"{name}_vectorizer"), getattr(self, name)
-            arrays.update(vectorizer.arrays(name))
+            model = getattr(self, name)
             arrays[f"{name}_coef"], arrays[f"{name}_intercept"] = model.coef_, model.intercept_
             arrays[f"{name}_classes"] = np.asarray(model.classes_)
         return arrays
@@ -252,34 +277,45 @@ class SafetyClassifier:
     @classmethod
     def from_parameters(cls, arrays: dict[str, np.ndarray], bank: Sequence[Example],
                         bank_vectors: np.ndarray) -> "SafetyClassifier":
-        parts = []
-        for name, max_n in cls.PARTS:
-            vectorizer = cls._vectorizer(max_n).load(arrays, name)
-            parts.append((vectorizer, FittedLinear(arrays[f"{name}_coef"], arrays[f"{name}_intercept"],
-                                                   arrays[f"{name}_classes"])))
-        return cls(parts[0], parts[1], bank, bank_vectors)
+        def view(vectorizer, name: str):
+            vectorizer.set_params(vocabulary={str(t): i for i, t in enumerate(arrays[f"{name}_terms"])})
+            vectorizer.idf_ = arrays[f"{name}_idf"]
+            return vectorizer
+
+        parts = [(view(cls._vectorizer(max_n), name), FittedLinear(arrays[f"{name}_coef"], arrays[f"{name}_intercept"],
+                                                                    arrays[f"{name}_classes"]))
+                 for name, max_n in cls.PARTS]
+        chars = view(cls._char_vectorizer(), "chars") if CHAR_NGRAMS else None
+        return cls(parts[0], parts[1], bank, bank_vectors, chars)
 
     def scores(self, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(urgent score, decline score, label probabilities) per message."""
-        p = _softmax(self._logits(self.topic, self.topic_vectorizer, texts, sentence, frame))
-        return p[:, self._alarm].sum(axis=1) * self.now(texts, sentence, frame), p[:, self._decline].sum(axis=1), p
+        cm = self._char_view(texts)
+        p = _softmax(self._logits(self.topic, self._views[id(self.topic_vectorizer)], texts, sentence, frame, cm))
+        now = self.now(texts, sentence, frame, cm)
+        return p[:, self._alarm].sum(axis=1) * now, p[:, self._decline].sum(axis=1), p
 
-    def now(self, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    def now(self, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray, chars=None) -> np.ndarray:
         """P(happening now) from the situation model."""
-        z = self._logits(self.situation, self.situation_vectorizer, texts, sentence, frame)[:, 0]
+        cm = self._char_view(texts) if chars is None else chars
+        z = self._logits(self.situation, self._views[id(self.situation_vectorizer)], texts, sentence, frame, cm)[:, 0]
         return 1.0 / (1.0 + np.exp(-z if self._now == 1 else z))
 
     @staticmethod
-    def _logits(model, vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    def _logits(model, vectorizer, texts: Sequence[str], sentence: np.ndarray, frame: np.ndarray,
+                chars=None) -> np.ndarray:
         """The fitted model's decision function, without building the concatenated matrix (a message is answered
-        in well under a millisecond): tf-idf part as a sparse product, the two dense views as plain ones."""
+        in well under a millisecond): tf-idf parts as sparse products, the two dense views as plain ones."""
         words = vectorizer.transform(list(texts))
-        n = words.shape[1]
-        dim = np.atleast_2d(sentence).shape[1]
         coef = model.coef_
-        z = words @ coef[:, :n].T + np.atleast_2d(sentence) @ coef[:, n:n + dim].T \
-            + np.atleast_2d(frame) @ coef[:, n + dim:].T + model.intercept_
+        n = words.shape[1]
+        z = words @ coef[:, :n].T + model.intercept_
+        if chars is not None:
+            z = z + chars @ coef[:, n:n + chars.shape[1]].T
+            n += chars.shape[1]
+        dim = np.atleast_2d(sentence).shape[1]
+        z = z + np.atleast_2d(sentence) @ coef[:, n:n + dim].T + np.atleast_2d(frame) @ coef[:, n + dim:].T
         return np.asarray(z)
 
     def likeliest_urgent_label(self, p: np.ndarray) -> str:
@@ -306,53 +342,43 @@ class SafetyClassifier:
                       float(p[self._urgent].sum()), float(p[self._talk].sum()))
 
 
-# character n-grams (within words) beside the word n-grams: they carry what MiniLM, trained on English, misses in
-# Spanish (and in typos): "respirar"/"respira", "convulsiona"/"convulsionando" share their pieces
+# character n-grams within words (a fourth view, shared by both models): out of fold on the bank, at the same
+# recall (>= 0.98 in English and in Spanish), they let the urgent threshold rise from 0.15 to 0.20: 180 instead of
+# 225 false alarms on 2,770 calm messages (benchmarks/bench_safety.py --sweep)
 CHAR_NGRAMS: tuple[int, int] | None = (2, 4)
 
 
-class TextView:
-    """The exact-words view of a message: tf-idf of word n-grams, and of character n-grams when `chars` is set;
-    saved and loaded as plain arrays (each vocabulary and idf)."""
+class OneMessageTfidf:
+    """A fitted TfidfVectorizer's transform for one message at a time, from its own analyzer, vocabulary and idf:
+    the same numbers (tests/test_triage.py), without scikit-learn's per-call overhead (0.33 ms -> 0.03 ms a view,
+    three views a message)."""
 
-    def __init__(self, max_n: int, chars: tuple[int, int] | None):
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        self.words = TfidfVectorizer(ngram_range=(1, max_n), sublinear_tf=True, min_df=2,
-                                     token_pattern=r"(?u)\b\w+\b|[?]")
-        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=chars, sublinear_tf=True, min_df=3,
-                                     max_features=20000) if chars else None
-
-    @property
-    def vocabulary_(self) -> dict[str, int]:
-        return self.words.vocabulary_
-
-    def fit(self, texts: Sequence[str]) -> "TextView":
-        self.words.fit(texts)
-        if self.chars is not None:
-            self.chars.fit(texts)
-        return self
+    def __init__(self, vectorizer):
+        self.vectorizer = vectorizer
+        self.analyzer = vectorizer.build_analyzer()
+        self.vocabulary = vectorizer.vocabulary_
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.sublinear = vectorizer.sublinear_tf
+        self.size = len(self.idf)
 
     def transform(self, texts: Sequence[str]):
-        from scipy.sparse import hstack
+        from scipy.sparse import csr_matrix
 
-        words = self.words.transform(list(texts))
-        return words if self.chars is None else hstack([words, self.chars.transform(list(texts))]).tocsr()
-
-    def arrays(self, name: str) -> dict[str, np.ndarray]:
-        out = {}
-        for part, vec in (("terms", self.words), ("chars", self.chars)):
-            if vec is not None:
-                out[f"{name}_{part}"] = np.array(sorted(vec.vocabulary_, key=vec.vocabulary_.get), dtype=str)
-                out[f"{name}_{part}_idf" if part == "chars" else f"{name}_idf"] = np.asarray(vec.idf_)
-        return out
-
-    def load(self, arrays: dict[str, np.ndarray], name: str) -> "TextView":
-        for part, vec in (("terms", self.words), ("chars", self.chars)):
-            if vec is not None:
-                vec.set_params(vocabulary={str(t): i for i, t in enumerate(arrays[f"{name}_{part}"])})
-                vec.idf_ = arrays[f"{name}_chars_idf" if part == "chars" else f"{name}_idf"]
-        return self
+        texts = list(texts)
+        if len(texts) != 1:
+            return self.vectorizer.transform(texts)
+        counts: dict[int, int] = {}
+        for gram in self.analyzer(texts[0]):
+            j = self.vocabulary.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        cols = np.array(sorted(counts), dtype=np.int32)
+        tf = np.array([counts[j] for j in cols], dtype=np.float64)
+        values = ((np.log(tf) + 1.0) if self.sublinear else tf) * self.idf[cols]
+        norm = np.sqrt(np.dot(values, values))
+        if norm > 0:
+            values = values / norm
+        return csr_matrix((values, cols, np.array([0, len(cols)], dtype=np.int32)), shape=(1, self.size))
 
 
 @dataclass
@@ -444,7 +470,7 @@ def classifier_key(examples: Sequence[Example], model_id: str, c: float) -> str:
     """Everything the fit depends on: the bank's texts and labels, the model, the settings, scikit-learn."""
     import sklearn
 
-    h = hashlib.sha256(f"{bank_key(examples, model_id)}|c={c!r}|chars={CHAR_NGRAMS}|sklearn={sklearn.__version__}|fit-v2".encode())
+    h = hashlib.sha256(f"{bank_key(examples, model_id)}|c={c!r}|chars={CHAR_NGRAMS}|sklearn={sklearn.__version__}|fit-v3".encode())
     for e in examples:
         h.update(b"\x00" + e.label.encode("utf-8"))
     return h.hexdigest()[:20]
