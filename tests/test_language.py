@@ -38,6 +38,7 @@ def test_a_short_message_nearly_identical_to_a_bank_example_takes_its_language(d
     found = detector.detect("hola", nearest=("es", 0.97))
     assert (found.code, found.how) == ("es", "bank")
     assert detector.detect("hola", nearest=("es", 0.5)).code == "en"  # not close enough: no guess
+    assert detector.detect("hello", nearest=("en", 0.99), earlier="es").code == "en"  # the bank knows it, whatever came before
 
 
 def test_words_are_counted_in_scripts_without_spaces():

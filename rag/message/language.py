@@ -81,7 +81,7 @@ class LanguageDetector:
             words = max((lexicon or {}).items(), key=lambda kv: kv[1], default=None)
             if words is not None and words[1] >= 0.5:
                 return Language(words[0], float(words[1]), "glossary")
-            if nearest is not None and nearest[0] != "en" and nearest[1] >= 0.9:
+            if nearest is not None and nearest[1] >= 0.9:  # "hello" after a Spanish conversation is English
                 return Language(nearest[0], float(nearest[1]), "bank")
             if earlier and earlier != "en":
                 return Language(earlier, 1.0, "history")
