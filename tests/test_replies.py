@@ -53,6 +53,9 @@ def test_a_clinic_file_missing_a_reply_is_refused_by_name(tmp_path):
     _french(tmp_path, extra=" {hotline}")
     with pytest.raises(RepliesError, match=r"fr\.yaml: replies.medical_emergency names hotline"):
         ReplyCatalog.load(tmp_path)
+    _french(tmp_path, extra=" {oops")
+    with pytest.raises(RepliesError, match=r"fr\.yaml: replies.medical_emergency: .*braces"):
+        ReplyCatalog.load(tmp_path)
     path.write_text("code: fr\n", encoding="utf-8")
     with pytest.raises(RepliesError, match=r"fr\.yaml: needs the sections"):
         ReplyCatalog.load(tmp_path)

@@ -1,6 +1,7 @@
 """Turn engine results into safe markup: every piece of user or document text is escaped, only our tags remain."""
 from __future__ import annotations
 
+import functools
 import html
 import re
 from typing import Any, Mapping
@@ -21,15 +22,18 @@ def safe_url(url: str) -> str | None:
     return html.escape(url, quote=True) if parsed.scheme in ("http", "https") and parsed.netloc else None
 
 
-ENGLISH_UI = {"urgent_banner": "Urgent — please get help now", "no_answer_banner": "No answer from my sources",
-              "sources": "Sources", "disclaimer": "Information only, not medical advice. Please talk with your care "
-                                                  "team about your own situation."}
+@functools.lru_cache(maxsize=1)
+def english_ui() -> dict[str, str]:
+    """The page's words in English (rag/message/replies/en.yaml), for callers that pass none."""
+    from rag.message.replies import ReplyCatalog
+
+    return dict(ReplyCatalog.load().english.ui)
 
 
 def answer_markdown(ans: Answer, ui: Mapping[str, str] | None = None) -> str:
     """The chat bubble: urgent and no-answer replies look different; answers list their sources under them. `ui`
     holds the page's words in the patient's language (rag/message/replies/<code>.yaml)."""
-    ui = ui or ENGLISH_UI
+    ui = ui or english_ui()
     body = "\n".join(text(line) if not line.startswith("- ") else "- " + text(line[2:]) for line in ans.answer.split("\n"))
     if ans.status == "urgent":
         return (f'<div class="rag-urgent" role="alert"><strong>🚨 {html.escape(ui["urgent_banner"])}</strong></div>\n\n'

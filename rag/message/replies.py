@@ -107,7 +107,10 @@ def _build(code: str, path: Path, data: dict[str, Any], reference: dict[str, Any
               "the_team": the_team, "crisis_line": crisis_line}
     texts = {}
     for key, template in data["replies"].items():
-        unknown = _fields(template) - set(values) - set(_LATE)
+        try:
+            unknown = _fields(template) - set(values) - set(_LATE)
+        except ValueError as err:  # an unmatched "{" or "}"
+            raise RepliesError(f"{path}: replies.{key}: {err} (write braces only around a placeholder)") from None
         if unknown:
             raise RepliesError(f"{path}: replies.{key} names {', '.join(sorted(unknown))}; "
                                f"known: {', '.join(sorted(set(values) | set(_LATE)))}")
