@@ -21,6 +21,7 @@ from .message.clean import Message, clean, is_noise
 from .message.glossary import Glossary
 from .message.language import Language, LanguageDetector, words
 from .message.replies import ReplyCatalog, Replies
+from .message.spelling import SpellingCorrector
 from .safety.triage import SafetyClassifier, Triage, load_classifier
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
@@ -142,6 +143,7 @@ class Engine:
                                           config.other_language_min_confidence)
         self.glossaries = {code: Glossary.load(code, config.replies_dir) for code in self.catalog.languages if code != "en"}
         self._bank_words = frozenset(self.classifier.topic_vectorizer.vocabulary_)
+        self.speller = SpellingCorrector(c.text for c in index.chunks)
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
                                    config.lexical_weight, config.coverage_weight, config.rerank_depth)
         release_memory()  # loading (and the classifier's fit, when it is not cached yet) leaves freed heap behind
@@ -280,8 +282,9 @@ class Engine:
             return reply(NO_ANSWER, replies["junk"], "small_talk:junk")
         if verdict is not None:
             return reply(NO_ANSWER, verdict.message, verdict.category)
-        # 6. retrieval, in the library's language
-        asked = message.text if language.code == "en" else self.english_query(message.text, language.code)
+        # 6. retrieval, in the library's language and words: misspellings corrected, short forms expanded
+        searched = self.speller.search(message.text) if language.code == "en" else None
+        asked = (searched.query if searched else self.english_query(message.text, language.code))
         query = retrieval_query(asked, history)
         t1 = time.perf_counter()
         query_vector = vector if query == message.text else self.embedder.encode(query)
@@ -291,6 +294,7 @@ class Engine:
         # 7. answerability, then the answer: sentences quoted from the best passages
         ans = self.compose_answer(asked, query, hits, query_vector, triage, threshold)
         ans.question, ans.language = question, language.code
+        ans.searched_for = searched.text if searched and searched.changed else None
         ans.relevance = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
         ans.lexical_coverage = max((h.coverage for h in hits[: self.config.answer_passages]), default=0.0)
         ans.safety = seen

@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 from gradio_client import Client
 
-CONTRACT = {"question", "status", "answer", "sentences", "citations", "timings_ms"}
+CONTRACT = {"question", "status", "answer", "sentences", "citations", "searched_for", "timings_ms"}
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from conftest import write_doc
 from rag import engine as engine_module
 from rag.engine import is_follow_up, open_engine, retrieval_query
 
-CONTRACT = {"question", "status", "answer", "sentences", "citations", "timings_ms"}
+CONTRACT = {"question", "status", "answer", "sentences", "citations", "searched_for", "timings_ms"}
 CITATION = {"n", "doc_id", "title", "url", "section", "quote", "passage_id", "score", "last_reviewed", "review_overdue"}
 
 

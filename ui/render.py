@@ -42,7 +42,8 @@ def answer_markdown(ans: Answer, ui: Mapping[str, str] | None = None) -> str:
         return body  # a greeting, thanks, … : a plain reply, not a refusal
     if ans.status != "answered":
         return f'<div class="rag-noanswer"><strong>ℹ️ {html.escape(ui["no_answer_banner"])}</strong></div>\n\n{body}'
-    lines = [body, "", f"**{text(ui['sources'])}**", ""]
+    lines = ([f'<p class="rag-searched">{html.escape(ui["searched_for"])}: <em>{html.escape(ans.searched_for)}</em></p>', ""]
+             if ans.searched_for else []) + [body, "", f"**{text(ui['sources'])}**", ""]
     shown: set[int] = set()
     for c in ans.citations:  # one number per document; under it, each quoted passage with its section
         if c.n not in shown:

@@ -87,6 +87,7 @@ class Answer:
     lexical_coverage: float | None = None  # share of the question's weighted terms in the best passage
     safety: dict[str, Any] | None = None  # both safety layers' view: which decided (rule/classifier), scores
     language: str = "en"  # the language the patient wrote in (ISO 639-1), which the reply is in when it can be
+    searched_for: str | None = None  # the question as searched, when spelling or short forms were changed
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the public contract of `ask --json` and the /ask API."""
@@ -96,6 +97,7 @@ class Answer:
             "answer": self.answer,
             "sentences": [asdict(s) for s in self.sentences],
             "citations": [asdict(c) for c in self.citations],
+            "searched_for": self.searched_for,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 

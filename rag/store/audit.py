@@ -54,6 +54,7 @@ class AuditLog:
             "id": dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + secrets.token_hex(4),
             "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "question": redact(answer.question),
+            "searched_for": redact(answer.searched_for) if answer.searched_for else None,
             "status": answer.status,
             "reason": answer.reason,
             "answer": redact(answer.answer) if answer.status != "answered" else answer.answer,
