@@ -1,7 +1,7 @@
 """Markup is removed before any decision, the words inside still count; a message with nothing to read is noise."""
 import pytest
 
-from rag.message.clean import clean, is_noise
+from rag.message.clean import clean, fold, is_noise
 
 
 @pytest.mark.parametrize("typed, words", [
@@ -36,3 +36,7 @@ def test_punctuation_digits_emoji_and_keyboard_mash_are_noise(typed):
 @pytest.mark.parametrize("typed", ["hello", "what is cancer", "cancer??"])
 def test_a_message_with_a_known_word_is_not_noise(typed):
     assert not is_noise(typed, {"what", "cancer", "hello", "is"}.__contains__)
+
+
+def test_accents_and_case_are_folded():
+    assert fold("Cáncer de RIÑÓN") == "cancer de rinon"

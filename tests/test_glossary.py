@@ -1,6 +1,6 @@
 """A question in Spanish searches the English library through the reviewed glossary; cognates and names the
 library uses are kept, other words dropped."""
-from rag.message.glossary import Glossary, fold
+from rag.message.glossary import Glossary
 
 
 def test_shipped_spanish_glossary_renders_medical_phrases_in_the_documents_words():
@@ -19,10 +19,6 @@ def test_unlisted_words_are_kept_only_when_the_library_uses_them():
 def test_the_longest_listed_phrase_wins():
     glossary = Glossary([("cáncer", "cancer"), ("cáncer de pulmón", "lung cancer")])
     assert glossary.english_query("cancer de pulmon", lambda w: False) == "lung cancer"
-
-
-def test_accents_and_case_are_folded():
-    assert fold("Cáncer de RIÑÓN") == "cancer de rinon"
 
 
 def test_a_language_without_a_glossary_has_none(tmp_path):

@@ -59,3 +59,9 @@ def is_noise(text: str, known: Callable[[str], bool]) -> bool:
         return True
     words = _WORD.findall(text.lower())
     return not any(known(w) for w in words)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: patients often type none ("cancer de riñon", "leucemia mieloide")."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import csv
 import re
-import unicodedata
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from ..errors import RepliesError
+from .clean import fold
 
 GLOSSARY_DIR = Path(__file__).with_name("glossary")
 _TOKEN = re.compile(r"\w+", re.U)
-
-
-def fold(text: str) -> str:
-    """Lower case without accents: patients often type none ("cancer de riñon", "leucemia mieloide")."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 class Glossary:

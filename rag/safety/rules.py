@@ -10,12 +10,12 @@ Urgent beats everything (a crisis inside a prompt injection is still a crisis); 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from ..message.clean import fold
 from ..message.smalltalk import small_talk
-from .triage import URGENT_LABELS, SafetyClassifier, Triage
+from .triage import URGENT_LABELS, Triage
 
 URGENT = "urgent"
 DECLINE = "decline"
@@ -79,6 +79,8 @@ _NOT_NOW = re.compile(r"\b(?:(?:19|20)\d\d|ago|once|back in|last (?:year|month|s
 # happening-now view judges; "an hour ago" is not in it
 _LONG_AGO = re.compile(r"\b(?:(?:19|20)\d\d|(?:years|decades) ago|last (?:year|spring|summer|autumn|fall|winter)|back in|"
                        r"when i was (?:young|a teen\w*|\d+))\b", re.I)
+# a fever reading, or shaking chills
+_FEVER_SIGN = re.compile(rf"(?:{_FEVER_READING.pattern})|\b(?:rigors?|shaking chills)\b", re.I)
 _TREATMENT = re.compile(r"\b(?:chemo\w*|infusion|immunotherapy|neutropeni\w*|transplant|cycle \d+)\b", re.I)
 _ASKS_WHAT = re.compile(r"^\s*(?:what|which|when|why|how)\b(?!.*\b(?:i|my|he|she|his|her)\b)", re.I)
 _DOSING = re.compile(
@@ -114,32 +116,50 @@ _ES_FEVER = re.compile(r"(?:\b(?:3[89]|4[01])(?:[.,]\d)?\s*(?:°\s*c?|grados)?\s
                        r"\b(?:fiebre|temperatura|calentura) (?:de |en )?(?:3[89]|4[01])\b|\bescalofrios\b|\btiritando\b)", re.I)
 
 
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+@dataclass(frozen=True)
+class UrgentRules:
+    """One language's unmistakable emergency wordings, and what silences them (a question in general, the past,
+    a negation just before the words)."""
+    crisis: re.Pattern
+    crisis_past: re.Pattern  # a crisis wording set in the past is history (the classifier judges it)
+    emergency: re.Pattern
+    now: re.Pattern
+    not_now: re.Pattern
+    asks_what: re.Pattern
+    treatment: re.Pattern
+    fever: re.Pattern
+    negated: re.Pattern | None = None
+    folded: bool = False  # matched on lower-case text without accents
+
+    def check(self, text: str) -> tuple[str, str, str] | None:
+        text = fold(text) if self.folded else text
+
+        def affirmed(match: re.Match | None) -> bool:
+            return bool(match) and not (self.negated and self.negated.search(text[max(0, match.start() - 16):match.start()]))
+
+        if affirmed(self.crisis.search(text)) and not self.asks_what.search(text) and not self.crisis_past.search(text):
+            return URGENT, "crisis", "crisis"
+        if self.emergency.search(text) and self.now.search(text) and not self.not_now.search(text):
+            return URGENT, "medical_emergency", "medical_emergency"
+        if affirmed(self.treatment.search(text)) and self.fever.search(text) and not self.asks_what.search(text) \
+                and not self.not_now.search(text):
+            return URGENT, "chemo_fever", "neutropenic_fever"
+        return None
+
+
+URGENT_RULES = (
+    UrgentRules(_CRISIS, _LONG_AGO, _EMERGENCY, _NOW, _NOT_NOW, _ASKS_WHAT, _TREATMENT, _FEVER_SIGN),
+    UrgentRules(_ES_CRISIS, _ES_NOT_NOW, _ES_EMERGENCY, _ES_NOW, _ES_NOT_NOW, _ES_ASKS_WHAT, _ES_TREATMENT, _ES_FEVER,
+                _ES_NEGATED, folded=True),
+)
 
 
 def rule_check(text: str) -> tuple[str, str, str] | None:
     """(action, category, label) when an unmistakable pattern fires (English or Spanish), else None."""
-    if _CRISIS.search(text) and not _ASKS_WHAT.search(text) and not _LONG_AGO.search(text):
-        return URGENT, "crisis", "crisis"
-    if _EMERGENCY.search(text) and _NOW.search(text) and not _NOT_NOW.search(text):
-        return URGENT, "medical_emergency", "medical_emergency"
-    if _TREATMENT.search(text) and not _ASKS_WHAT.search(text) and not _NOT_NOW.search(text) and (
-            _FEVER_READING.search(text) or re.search(r"\b(?:rigors?|shaking chills)\b", text, re.I)):
-        return URGENT, "chemo_fever", "neutropenic_fever"
-    folded = _fold(text)
-    crisis = _ES_CRISIS.search(folded)
-    if crisis and not _ES_NEGATED.search(folded[max(0, crisis.start() - 16):crisis.start()]) \
-            and not _ES_ASKS_WHAT.search(folded) and not _ES_NOT_NOW.search(folded):
-        return URGENT, "crisis", "crisis"
-    if _ES_EMERGENCY.search(folded) and _ES_NOW.search(folded) and not _ES_NOT_NOW.search(folded):
-        return URGENT, "medical_emergency", "medical_emergency"
-    treated = _ES_TREATMENT.search(folded)
-    if treated and not _ES_NEGATED.search(folded[max(0, treated.start() - 16):treated.start()]) \
-            and _ES_FEVER.search(folded) and not _ES_ASKS_WHAT.search(folded) \
-            and not _ES_NOT_NOW.search(folded):
-        return URGENT, "chemo_fever", "neutropenic_fever"
+    for rules in URGENT_RULES:
+        found = rules.check(text)
+        if found:
+            return found
     if _INJECTION.search(text):
         return DECLINE, "injection", "injection"
     if _DOSING.search(text):
