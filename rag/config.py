@@ -42,12 +42,12 @@ class Config:
     coverage_weight: float = 0.03  # bonus per unit of question coverage (an RRF rank-1 vote is 1/61 = 0.016)
     rerank_depth: int = 50
     top_k: int = 5
+    choice_depth: int = 20  # hits the document choice looks through (then the first top_k are kept)
     dedup_cosine: float = 0.95
     # answering
-    # "no answer" unless the best passage is close in meaning OR holds most of the question's rare words;
-    # both calibrated with `rag calibrate` (README: calibration)
-    no_answer_threshold: float = 0.572
-    no_answer_lexical_threshold: float = 1.01  # 1.01: off (calibration on 305 out-of-scope rows turned it off)
+    # "no answer" when the answerability model (rag/answer/answerability.py, refitted by `rag calibrate`) puts
+    # P(answerable) below its fitted cut; set this to override the cut (0..1) without refitting
+    answerability_cut: float | None = None
     # and only when the safety classifier's out-of-scope probability is below this (answerability: an aspect the
     # library never covers — cost, the best hospital, a year's figures — or another condition)
     no_answer_out_of_scope_threshold: float = 0.5

@@ -8,6 +8,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .safety import rules as safety
 from .retrieval.aspects import question_aspect
+from dataclasses import dataclass
+
+from .answer.answerability import AnswerabilityModel, signals
 from .answer.compose import ANSWERED, NO_ANSWER, URGENT, Answer, compose, fact_kind
 from .config import MINILM_SHA256, Config
 from .ingest.documents import load_documents, overdue_reviews, review_state
@@ -16,12 +19,14 @@ from .errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, N
 from .store.index import BuildReport, PassageIndex
 from .retrieval.lexical import tokenize
 from .memory import release_memory
+from .retrieval.choice import ChoiceModel, DocumentChooser
 from .retrieval.retriever import Hit, Retriever
 from .message.clean import Message, clean, is_noise
 from .message.glossary import Glossary
 from .message.language import Language, LanguageDetector, words
 from .message.replies import ReplyCatalog, Replies
-from .message.spelling import SpellingCorrector
+from .message.request import asks_beyond_verdict, personal_context, question_part
+from .message.spelling import Searched, SpellingCorrector
 from .safety.triage import SafetyClassifier, Triage, load_classifier
 
 _CONTINUES = re.compile(r"^\s*(?:and|also|what about|how about|or)\b", re.I)
@@ -117,6 +122,11 @@ def is_follow_up(question: str) -> bool:
     return bool(_REFERRING.search(question)) and len(terms) <= 4
 
 
+def leans_on_history(question: str) -> bool:
+    """A follow-up with words of its own ("who gets it?"), not a bare "ok" or "thanks"."""
+    return bool(tokenize(question)) and is_follow_up(question)
+
+
 def retrieval_query(question: str, history: Sequence[str] | None) -> str:
     """Fold the last self-contained earlier question into a follow-up, so retrieval knows the topic."""
     if not history or not is_follow_up(question):
@@ -125,6 +135,17 @@ def retrieval_query(question: str, history: Sequence[str] | None) -> str:
         if earlier and earlier.strip() and not is_follow_up(earlier):
             return f"{earlier.strip()} {question}"
     return question
+
+
+@dataclass
+class Retrieved:
+    """What retrieval was asked and found, before a document is chosen."""
+    searched: Searched | None  # spelling and short forms (English)
+    asked: str  # the question in the library's words (original and corrected words; the glossary's English)
+    query: str  # the same with the topic of a follow-up folded in
+    judged: str  # the corrected question (with a follow-up's topic) that answerability and document choice read
+    vector: Any
+    hits: list[Hit]
 
 
 class Engine:
@@ -144,6 +165,11 @@ class Engine:
         self.glossaries = {code: Glossary.load(code, config.replies_dir) for code in self.catalog.languages if code != "en"}
         self._bank_words = frozenset(self.classifier.topic_vectorizer.vocabulary_)
         self.speller = SpellingCorrector(c.text for c in index.chunks)
+        self.answerability = (AnswerabilityModel.from_dict(index.manifest["answerability"], f"{index.path}/manifest.json")
+                              if "answerability" in index.manifest else AnswerabilityModel.default())
+        self.chooser = DocumentChooser(index, ChoiceModel.from_dict(index.manifest["document_choice"],
+                                                                    f"{index.path}/manifest.json")
+                                       if "document_choice" in index.manifest else ChoiceModel.default())
         self.retriever = Retriever(index, config.dense_k, config.lexical_k, config.rrf_k, config.dedup_cosine,
                                    config.lexical_weight, config.coverage_weight, config.rerank_depth)
         release_memory()  # loading (and the classifier's fit, when it is not cached yet) leaves freed heap behind
@@ -156,15 +182,6 @@ class Engine:
         embedder = embedder or make_embedder(config)
         index.check_compatible(embedder.sha256, config.chunker_settings(), embedder.dtype)
         return cls(config, index, embedder, classifier)
-
-    @property
-    def no_answer_threshold(self) -> float:
-        """A calibrated threshold stored with the index wins over the configured default."""
-        return float(self.index.manifest.get("no_answer_threshold", self.config.no_answer_threshold))
-
-    @property
-    def lexical_threshold(self) -> float:
-        return float(self.index.manifest.get("no_answer_lexical_threshold", self.config.no_answer_lexical_threshold))
 
     @property
     def out_of_scope_threshold(self) -> float:
@@ -276,23 +293,26 @@ class Engine:
             return reply(NO_ANSWER, english.reply("other_language", language=language.name,
                                                   languages=self.catalog.names()), "other_language")
         # 5. small talk and noise get their own reply; declines theirs
-        if verdict is not None and verdict.action == safety.SMALL_TALK:
+        follow_up = bool(history) and leans_on_history(message.text)  # "who gets it?" after a named cancer
+        if verdict is not None and verdict.action == safety.SMALL_TALK and not follow_up:
             return reply(NO_ANSWER, verdict.message, f"small_talk:{verdict.category}")
         if is_noise(message.text, self.known_word):
             return reply(NO_ANSWER, replies["junk"], "small_talk:junk")
-        if verdict is not None:
+        # a verdict asked beside a general question: the question is answered (with the personal note below)
+        verdict_too = verdict is not None and verdict.category == "personal_verdict" and \
+            asks_beyond_verdict(message.text, safety.verdict_span(message.text), language.code)
+        if verdict is not None and verdict.action != safety.SMALL_TALK and not verdict_too:
             return reply(NO_ANSWER, verdict.message, verdict.category)
-        # 6. retrieval, in the library's language and words: misspellings corrected, short forms expanded
-        searched = self.speller.search(message.text) if language.code == "en" else None
-        asked = (searched.query if searched else self.english_query(message.text, language.code))
-        query = retrieval_query(asked, history)
+        # 6. retrieval, in the library's language and words: misspellings corrected, short forms expanded;
+        #    then the document the question is about, of the siblings retrieval found
         t1 = time.perf_counter()
-        query_vector = vector if query == message.text else self.embedder.encode(query)
-        hits = self.search(query, self.config.top_k, filters, vector=query_vector)
+        found = self.retrieve(message.text, language.code, history, filters, vector)
+        hits = self.chooser.choose(found.judged, found.hits)[: self.config.top_k]
         t2 = time.perf_counter()
         timings["retrieve"] = (t2 - t1) * 1000
+        searched, asked, query, query_vector = found.searched, found.asked, found.query, found.vector
         # 7. answerability, then the answer: sentences quoted from the best passages
-        ans = self.compose_answer(asked, query, hits, query_vector, triage, threshold)
+        ans = self.compose_answer(asked, query, hits, query_vector, triage, threshold, found.judged)
         ans.question, ans.language = question, language.code
         ans.searched_for = searched.text if searched and searched.changed else None
         ans.relevance = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
@@ -300,28 +320,52 @@ class Engine:
         ans.safety = seen
         # 8. in the patient's language: the fixed text translated, the quotes left as the sources say them
         if ans.status == NO_ANSWER:
-            ans.answer = replies["no_answer"]
-        elif ans.status == ANSWERED and replies["sources_in_english"]:
-            ans.answer = f"{replies['sources_in_english']}\n\n{ans.answer}"
+            ans.answer, ans.reason = ((verdict.message, verdict.category) if verdict_too else
+                                      (replies["no_answer"], ans.reason))
+        elif ans.status == ANSWERED:
+            # personal details: general information, and one sentence saying it may not fit their case
+            notes = [replies["personal_note"]] if verdict_too or personal_context(message.text, language.code) else []
+            notes += [replies["sources_in_english"]] if replies["sources_in_english"] else []
+            ans.answer = "\n\n".join([*notes, ans.answer])
         timings["answer"] = (time.perf_counter() - t2) * 1000
         return done(ans)
 
+    def retrieve(self, text: str, language: str = "en", history: Sequence[str] | None = None,
+                 filters: Mapping[str, Any] | None = None, vector: Any = None) -> Retrieved:
+        """Retrieval for a cleaned message: English spelling fixed, another language rendered by its glossary,
+        a follow-up given its topic. `vector` is the message's own embedding when the caller has it."""
+        searched = self.speller.search(text) if language == "en" else None
+        asked = searched.query if searched else self.english_query(text, language)
+        query = retrieval_query(asked, history)
+        judged = retrieval_query(searched.text if searched else asked, history)
+        query_vector = vector if (vector is not None and query == text) else self.embedder.encode(query)
+        hits = self.search(query, max(self.config.choice_depth, self.config.top_k), filters, vector=query_vector)
+        return Retrieved(searched, asked, query, judged, query_vector, hits)
+
+    def judge(self, text: str, hits: list[Hit], vector: Any, threshold: float | None = None) -> dict[str, Any]:
+        """The answerability model's view of what retrieval found: its signals, P(answerable) and the cut
+        (`threshold` overrides the fitted one; -1 answers everything, for calibration)."""
+        found = signals(text, hits, self.index, vector, self.config.answer_passages)
+        fitted = self.answerability.threshold if self.config.answerability_cut is None else self.config.answerability_cut
+        cut = fitted if threshold is None else threshold
+        return {"probability": round(self.answerability.probability(found), 4), "threshold": round(cut, 4),
+                **found.as_dict()}
+
     def compose_answer(self, question: str, query: str, hits: list[Hit], query_vector: Any, triage: Triage,
-                       threshold: float | None) -> Answer:
-        """No answer when the best passages are far from the question or it asks what the library never covers;
-        otherwise the sentences that answer it, from the section its aspect asks about."""
-        top_dense = max((h.dense for h in hits[: self.config.answer_passages]), default=0.0)
-        coverage = max((h.coverage for h in hits[: self.config.answer_passages]), default=0.0)
-        dense_cut, lexical_cut = (self.no_answer_threshold, self.lexical_threshold) if threshold is None else (threshold, threshold)
+                       threshold: float | None, judged_text: str | None = None) -> Answer:
+        """No answer when the answerability model finds no answer in what was retrieved, or the question asks
+        what the library never covers; otherwise the sentences that answer it, from the section its aspect asks
+        about."""
+        judged = self.judge(judged_text or question, hits, query_vector, threshold)
         oos_cut = self.out_of_scope_threshold if threshold is None else 2.0
-        if not hits or (top_dense < dense_cut and coverage < lexical_cut):
+        if not hits or judged["probability"] < judged["threshold"]:
             return Answer(question, NO_ANSWER, self.replies["no_answer"], hits=hits, retrieval_query=query,
-                          reason="below_threshold")
+                          reason="below_threshold", answerability=judged)
         if triage.out_of_scope_score >= oos_cut:
             # answerability, semantic layer: close to the library's topics, but asking what it never covers
             # (a price, the best hospital, one country's figures, another disease), as the bank's examples teach
             return Answer(question, NO_ANSWER, self.replies["no_answer"], hits=hits, retrieval_query=query,
-                          reason="out_of_scope")
+                          reason="out_of_scope", answerability=judged)
         # what is asked about the topic picks the section quoted from (retrieval found the topic)
         aspect = question_aspect(question) or question_aspect(query)
         hits, in_section = self.retriever.prefer_section(hits, aspect, query_vector, self.config.top_k)
@@ -332,9 +376,13 @@ class Engine:
         # a value ("how many", "when") sits in one sentence somewhere in what was retrieved: a fact question
         # not tied to a section looks at every retrieved passage
         broad = self.config.top_k if fact_kind(question) else self.config.answer_passages
-        ans = compose(question, query, hits, self.index, answer_passages=in_section or broad, **options)
+        # the quoted sentences match what is asked, not the story around it ("my son is 19, found a lump…")
+        words = question_part(query)
+        ans = compose(question, words, hits, self.index, answer_passages=in_section or broad, **options)
         if in_section and ans.status == NO_ANSWER:  # the section has no sentence on the question's words
-            ans = compose(question, query, hits, self.index, answer_passages=self.config.answer_passages, **options)
+            ans = compose(question, words, hits, self.index, answer_passages=self.config.answer_passages, **options)
+        ans.retrieval_query = query
+        ans.answerability = judged
         return ans
 
     # ---- read-only views for the staff console -------------------------------------------------------

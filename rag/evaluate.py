@@ -50,6 +50,8 @@ class Case:
     reference: str | None = None  # a reference answer text (MedQuAD rows), for the in-reference figure
     lang: str = ""  # the message's language when the file says it (ISO 639-1)
     topic: str = ""  # the class of message (figure_of_speech, past_event, typo, …) when the file says it
+    history: list[str] = field(default_factory=list)  # earlier questions of the conversation (follow-ups)
+    group: str = ""  # paraphrase group: rows sharing one are kept in one fold
 
 
 def classify(row: dict[str, Any], where: str) -> Case:
@@ -76,7 +78,8 @@ def classify(row: dict[str, Any], where: str) -> Case:
     if label in DECLINE_LABELS:
         return Case(file, int(line), rid, question, "no_answer", label)
     if label in ("in_scope", "answerable") and row.get("doc"):
-        return Case(file, int(line), rid, question, "answer", "in_scope", {short_id(str(row["doc"]))})
+        return Case(file, int(line), rid, question, "answer", "in_scope", {short_id(str(row["doc"]))},
+                    [str(m) for m in row.get("must_contain_any") or []])
     gold = row.get("gold_docs") or ([row["doc_id"]] if row.get("doc_id") else [])
     if gold:
         must = row.get("must_contain_any") or []
@@ -101,6 +104,8 @@ def load_cases(paths: Iterable[Path]) -> list[Case]:
             case = classify(row, f"{path}:{no}")
             case.lang = str(row.get("lang") or "")
             case.topic = str(row.get("topic") or row.get("style") or "")
+            case.history = [str(h) for h in row.get("history") or []]
+            case.group = str(row.get("group") or f"{path.name}:{no}")
             cases.append(case)
     return cases
 
@@ -217,7 +222,7 @@ def run(engine, cases: list[Case], progress: bool = True) -> Iterator[dict[str, 
         from tqdm import tqdm
         bar = tqdm(total=len(cases), desc="questions", unit="q", file=sys.stderr)
     for case in cases:
-        ans = engine.ask(case.question)
+        ans = engine.ask(case.question, case.history)
         answer = {**ans.to_json(), "reason": ans.reason, "language": ans.language}
         if bar:
             bar.update(1)
@@ -267,7 +272,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], engine, floors: dict[str
     md = ["# Evaluation report", "",
           f"{dt.datetime.now().isoformat(timespec='seconds')} · index `{engine.index.path}` "
           f"(manifest {engine.index.manifest_hash}, {len(engine.index.docs)} documents, {len(engine.index.chunks)} passages) · "
-          f"no-answer thresholds: dense {engine.no_answer_threshold:.3f}, lexical {engine.lexical_threshold:.3f}", "",
+          f"answerability cut {engine.answerability.threshold:.3f}, out-of-scope veto {engine.out_of_scope_threshold}", "",
           "## Result", "", ("**PASS**: every floor met" if not missed else "**FAIL**: " + "; ".join(missed)),
           "(floors: " + ", ".join(f"{k} {_sign(k)} {v}" for k, v in floors.items()) + ")", "",
           "## By file", "", table(file_figs), "", "## By kind", "", table(kind_figs), "",
@@ -441,87 +446,103 @@ def _plots(out: Path, file_figs: dict[str, dict[str, Any]], rows: list[dict[str,
 
 
 # ---- calibration ----------------------------------------------------------------------------------------
-def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Path | None = None,
-              progress: bool = True) -> dict[str, Any]:
-    """Choose the two retrieval no-answer thresholds, dense similarity and lexical coverage (answer when either is
-    high enough), with the classifier's out-of-scope veto as configured (its threshold comes from cross-validation
-    on the bank, where its scores are not in-sample: benchmarks/bench_safety.py). The pair gives the most correct
-    answers with at most `max_oos_answered` of the out-of-scope questions answered; each then sits midway to the
-    nearest out-of-scope score below it, so small drifts do not flip a decision."""
-    import numpy as np
+def bank_files() -> list[Path]:
+    """The bundled labelled questions answerability is fitted on: answerable ones in patients' wording and the
+    safety bank's scope rows (in and out of scope)."""
+    here = Path(__file__).parent
+    return sorted((here / "answer" / "bank").glob("*.jsonl")) + [here / "safety" / "bank" / "scope.jsonl"]
 
-    expect, dense, lexical, oos_p, ok = [], [], [], [], []
-    n_oos_total = sum(c.expect == "no_answer" for c in cases)
-    n_ans_total = sum(c.expect == "answer" for c in cases)
+
+@dataclass
+class Sample:
+    """One labelled question as this library's retrieval sees it (what calibration fits on)."""
+    case: Case
+    found: Any  # engine.Retrieved: the hits before a document is chosen
+
+
+def gather(engine, cases: list[Case], progress: bool = True) -> list[Sample]:
+    """Answerable and out-of-scope English rows through retrieval; rows a safety layer stops first are left out
+    (they never reach answerability), as are the declines' own rows and questions about documents this library
+    does not hold (the bundled bank asks about the seeds)."""
+    from .message.clean import clean
+
+    samples = []
+    held = {short_id(d) for d in engine.index.docs}
     iterator: Iterable[Case] = cases
     if progress:
         from tqdm import tqdm
-        iterator = tqdm(cases, desc="calibrating", unit="q", file=sys.stderr)
+        iterator = tqdm(cases, desc="retrieving", unit="q", file=sys.stderr)
     for case in iterator:
-        if case.expect not in ("answer", "no_answer"):
+        if case.expect not in ("answer", "no_answer") or case.kind in DECLINE_LABELS or case.lang not in ("", "en"):
             continue
-        ans = engine.ask(case.question, threshold=-1.0)
-        if ans.relevance is None or ans.status != "answered":  # declined for safety or no sentence: no threshold moves it
+        if case.expect == "answer" and not case.gold & held:  # about a document this library does not hold
             continue
-        expect.append(case.expect == "answer")
-        dense.append(ans.relevance)
-        lexical.append(ans.lexical_coverage or 0.0)
-        oos_p.append(float((ans.safety or {}).get("classifier", {}).get("out_of_scope_score", 0.0)))
-        ok.append(case.expect == "answer" and bool(ans.citations) and short_id(ans.citations[0].doc_id) in case.gold)
-    is_ans, d, lx, po, good = (np.array(x) for x in (expect, dense, lexical, oos_p, ok))
-    # shares are of every labelled question, so the ones refused before any threshold count as refused
-    n_ans, n_oos = max(n_ans_total, 1), max(n_oos_total, 1)
-    d_grid = np.unique(np.concatenate([np.round(d, 3), [0.0, 1.01]]))
-    l_grid = np.unique(np.concatenate([np.round(lx, 2), [1.01]]))
-    best = None
-    tp = engine.out_of_scope_threshold
-    in_scope = po < tp
-    for tl in l_grid[::-1]:  # conservative first: ties keep the higher threshold
-        for td in d_grid[::-1]:
-            answered = ((d >= td) | (lx >= tl)) & in_scope
-            oos = float((answered & ~is_ans).sum()) / n_oos
-            if oos > max_oos_answered:
-                continue
-            correct = int((answered & good).sum())
-            if best is None or correct > best[0]:
-                best = (correct, float(td), float(tl), float((answered & is_ans).sum()) / n_ans, oos)
-    if best is None:
-        raise RagError("calibration found no thresholds within the out-of-scope ceiling")
-    correct, td, tl, answered_rate, oos_rate = best
-    oos_d = d[~is_ans & (lx < tl) & (d < td)]
-    oos_l = lx[~is_ans & (d < td) & (lx < tl)]
-    td = (td + oos_d.max()) / 2 if oos_d.size else td
-    tl = min((tl + oos_l.max()) / 2, 1.01) if oos_l.size and tl <= 1.0 else tl
-    result = {
-        "no_answer_threshold": round(td, 4),
-        "no_answer_lexical_threshold": round(tl, 4),
-        "calibration": {
-            "method": "answer when (best dense similarity ≥ t_dense or lexical coverage ≥ t_lexical) and the "
-                      "classifier's out-of-scope probability < t_out_of_scope; thresholds maximize correct answers "
-                      "subject to out-of-scope answered ≤ ceiling, then the first two move midway to the nearest "
-                      "out-of-scope score below",
-            "ceiling": max_oos_answered, "answerable": n_ans, "out_of_scope": n_oos,
-            "answered_rate": round(answered_rate, 4), "out_of_scope_answered": round(oos_rate, 4),
-            "correct_answers": correct, "files": sorted({c.file for c in cases}),
-            "at": dt.datetime.now().isoformat(timespec="seconds"),
-        },
-    }
+        message = clean(case.question)
+        if message.empty:
+            continue
+        verdict, _, vector = engine.assess(message.text)
+        if verdict is not None:
+            continue
+        samples.append(Sample(case, engine.retrieve(message.text, "en", case.history, vector=vector)))
+    return samples
+
+
+def calibrate(engine, cases: list[Case], max_oos_answered: float = 0.05, out: Path | None = None,
+              progress: bool = True) -> dict[str, Any]:
+    """Refit, on this library, the two learned decisions after retrieval: which of the found documents the
+    question is about (rag/retrieval/choice.py), then whether the library answers it at all
+    (rag/answer/answerability.py). Both on labelled questions: answerable rows (a gold document) and
+    out-of-scope ones; out-of-fold figures by paraphrase group; the answerability cut answers at most
+    `max_oos_answered` of the out-of-scope rows out of fold."""
+    import numpy as np
+
+    from .answer import answerability
+    from .retrieval import choice
+
+    samples = gather(engine, cases, progress)
+    rows = []
+    for smp in samples:
+        if smp.case.expect != "answer":
+            continue
+        docs, x = choice.features(smp.found.judged, smp.found.hits, engine.index, engine.chooser.profiles)
+        gold = next((i for i, d in enumerate(docs) if short_id(d) in smp.case.gold), -1)
+        rows.append((x, gold, f"{smp.case.file}:{smp.case.group}"))
+    chooser_model, chooser_figures = choice.fit(rows)
+    chooser = choice.DocumentChooser(engine.index, chooser_model)
+    x, y, groups = [], [], []
+    for smp in samples:
+        hits = chooser.choose(smp.found.judged, smp.found.hits)[: engine.config.top_k]
+        x.append(answerability.signals(smp.found.judged, hits, engine.index, smp.found.vector,
+                                       engine.config.answer_passages).vector())
+        y.append(smp.case.expect == "answer")
+        groups.append(f"{smp.case.file}:{smp.case.group}")
+    if len(set(y)) < 2:
+        raise RagError("calibration needs answerable rows (with a gold document) and out-of-scope rows; "
+                       f"the files gave {sum(y)} answerable and {len(y) - sum(y)} out-of-scope")
+    xs, ys = np.array(x), np.array(y)
+    fitted = answerability.fit(xs, ys, groups, max_oos_answered)
+    model = fitted.model
+    files = sorted({Path(smp.case.file).name for smp in samples})
+    at = dt.datetime.now().isoformat(timespec="seconds")
+    model.fitted = {"out_of_fold": answerability.report(fitted.out_of_fold, ys, model.threshold),
+                    "ceiling": max_oos_answered, "files": files, "at": at}
+    chooser_model.fitted.update({"files": files, "at": at})
     if out is not None:
-        curve = [(float(t), float((((d >= t) | (lx >= tl)) & in_scope)[is_ans].sum()) / n_ans,
-                  float((((d >= t) | (lx >= tl)) & in_scope)[~is_ans].sum()) / n_oos) for t in d_grid if t <= 1]
-        _plot_calibration(out, curve, td)
-    return result
+        _plot_calibration(out, fitted.out_of_fold, ys, model.threshold)
+    return {"document_choice": chooser_model.to_dict(), "answerability": model.to_dict(),
+            "out_of_fold": {"probability": fitted.out_of_fold, "answerable": ys, "groups": groups,
+                            "cases": [smp.case for smp in samples]}}
 
 
-def _plot_calibration(out: Path, curve: list[tuple[float, float, float]], threshold: float) -> Path:
+def _plot_calibration(out: Path, p: Any, y: Any, threshold: float) -> Path:
     plt = _pyplot()
     out.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.step([c[0] for c in curve], [c[1] for c in curve], where="pre", label="answerable questions answered")
-    ax.step([c[0] for c in curve], [c[2] for c in curve], where="pre", label="out-of-scope questions answered")
-    ax.axvline(threshold, color="k", linestyle="--", label=f"chosen threshold {threshold:.3f}")
-    ax.set_xlabel("dense-similarity threshold (lexical threshold held at its chosen value)")
-    ax.set_ylabel("share answered")
+    bins = [i / 40 for i in range(41)]
+    ax.hist([p[y], p[~y]], bins=bins, label=["answerable", "out of scope"], color=["#3b6ea5", "#c0504d"])
+    ax.axvline(threshold, color="k", linestyle="--", label=f"cut {threshold:.3f}")
+    ax.set_xlabel("P(answerable), out of fold")
+    ax.set_ylabel("questions")
     ax.legend(fontsize=8)
     return _save(fig, out / "calibration.png")
 
@@ -560,16 +581,23 @@ def cmd_eval(args, config) -> int:
 def cmd_calibrate(args, config) -> int:
     from .engine import Engine
 
-    cases = load_cases(args.questions)
+    files = ([] if args.no_bank else bank_files()) + list(args.questions)
+    if not files:
+        raise RagError("calibrate: nothing to fit on (--no-bank and no --questions)")
+    cases = load_cases(files)
     engine = Engine.load(config)
     result = calibrate(engine, cases, args.max_out_of_scope_answered, Path(args.out), progress=not args.quiet)
-    engine.index.manifest.update(result)
+    engine.index.manifest.update({k: result[k] for k in ("document_choice", "answerability")})
     engine.index.save_manifest()
-    c = result["calibration"]
-    print(f"no-answer thresholds: dense {result['no_answer_threshold']:.4f}, lexical "
-          f"{result['no_answer_lexical_threshold']:.4f}, out-of-scope veto {engine.out_of_scope_threshold}: answers {c['answered_rate']:.1%} of "
-          f"{c['answerable']} answerable, {c['out_of_scope_answered']:.1%} of {c['out_of_scope']} out-of-scope; "
-          f"stored in {engine.index.path / 'manifest.json'}; plot {Path(args.out) / 'calibration.png'}")
+    model = result["answerability"]
+    c = model["fitted"]["out_of_fold"]
+    d = result["document_choice"]["fitted"]
+    print(f"document choice refitted: top document right {d['out_of_fold_top_right']:.1%} out of fold "
+          f"(retrieval's own first document {d['retrieval_top_right']:.1%}) on {d['questions']} questions")
+    print(f"answerability refitted: cut {model['threshold']:.3f}; out of fold it answers {c['answerable_answered']:.1%} of "
+          f"{c['answerable']} answerable and {c['out_of_scope_answered']:.1%} of {c['out_of_scope']} out-of-scope "
+          f"questions (out-of-scope veto {engine.out_of_scope_threshold} on top); stored in "
+          f"{engine.index.path / 'manifest.json'}; plot {Path(args.out) / 'calibration.png'}")
     return 0
 
 
@@ -584,12 +612,15 @@ def add_commands(sub, common) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_eval)
 
-    p = sub.add_parser("calibrate", help="choose the no-answer threshold from answerable and out-of-scope files")
+    p = sub.add_parser("calibrate", help="refit the answerability model on this library (bundled bank plus your files)")
     common(p)
-    p.add_argument("--questions", type=Path, action="append", required=True,
-                   help="JSON-lines files with answerable (doc_id/gold_docs) and out-of-scope (kind) rows (repeatable)")
+    p.add_argument("--questions", type=Path, action="append", default=[],
+                   help="more JSON-lines files with answerable (doc_id/gold_docs) and out-of-scope (kind) rows "
+                        "(repeatable): your own library's questions")
+    p.add_argument("--no-bank", action="store_true",
+                   help="leave out the bundled bank (rag/answer/bank, rag/safety/bank/scope.jsonl): only --questions")
     p.add_argument("--max-out-of-scope-answered", type=float, default=0.05,
-                   help="ceiling on the share of out-of-scope questions answered (default 0.05)")
+                   help="ceiling on the share of out-of-scope questions answered, out of fold (default 0.05)")
     p.add_argument("--out", default="eval-out", help="where to write calibration.png (default eval-out/)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=cmd_calibrate)

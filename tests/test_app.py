@@ -158,3 +158,16 @@ def test_the_inspector_names_a_status_reason_only_when_there_is_one(engine):
     assert "<b>Status:</b> answered · " in _inspector_html(engine, entry)
     declined = _inspector_html(engine, {**entry, "status": "no_answer", "reason": "out_of_scope"})
     assert "<b>Status:</b> no_answer (out_of_scope) · " in declined
+
+
+def test_the_inspector_shows_why_an_answer_was_judged_answerable(engine):
+    """Staff see P(answerable) against the cut and every signal the model read, from the audit entry."""
+    from ui.app import _inspector_html
+
+    ans = engine.ask("how is colon cancer treated")
+    judged = ans.answerability
+    shown = _inspector_html(engine, {"question": ans.question, "status": ans.status, "reason": "", "time": "t",
+                                     "answerability": judged})
+    assert f"P(answerable) {judged['probability']:.3f} ≥ cut" in shown
+    assert "sentence_top" in shown and "coverage" in shown
+    assert "not judged" in _inspector_html(engine, {"question": "hi", "status": "no_answer", "time": "t"})

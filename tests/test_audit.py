@@ -28,6 +28,9 @@ def test_entries_append_and_read_back_newest_first(engine, tmp_path):
     assert [e["status"] for e in entries] == ["urgent", "answered"]
     assert entries[1]["citations"][0]["fused_rank"] >= 1 and entries[1]["manifest_hash"] == "abc"
     assert [e["status"] for e in log.search(status="answered")] == ["answered"]
+    # the answerability model's view is kept for the inspector; an urgent reply never reached it
+    assert entries[1]["answerability"]["probability"] >= entries[1]["answerability"]["threshold"]
+    assert entries[0]["answerability"] is None
 
 
 def test_every_answer_gets_its_own_id_even_within_one_microsecond(engine, tmp_path):

@@ -13,9 +13,9 @@ def test_defaults_point_at_the_bundled_seeds_and_index():
 
 
 def test_environment_overrides_defaults_and_flags_override_environment():
-    env = {"RAG_TOP_K": "7", "RAG_INDEX_DIR": "/tmp/x", "RAG_NO_ANSWER_THRESHOLD": "0.3"}
+    env = {"RAG_TOP_K": "7", "RAG_INDEX_DIR": "/tmp/x", "RAG_ANSWERABILITY_CUT": "0.3"}
     cfg = Config.from_env(env)
-    assert (cfg.top_k, cfg.index_dir, cfg.no_answer_threshold) == (7, Path("/tmp/x"), 0.3)
+    assert (cfg.top_k, cfg.index_dir, cfg.answerability_cut) == (7, Path("/tmp/x"), 0.3)
     assert Config.from_env(env, index_dir=Path("/tmp/y")).index_dir == Path("/tmp/y")
 
 

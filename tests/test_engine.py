@@ -1,7 +1,10 @@
 """The engine's one entry point: ask(question, history) -> Answer with the public JSON contract."""
+import shutil
+
 import pytest
 
-from conftest import write_doc
+from conftest import SEEDS, write_doc
+from rag import build_index
 from rag import engine as engine_module
 from rag.engine import is_follow_up, open_engine, retrieval_query
 
@@ -70,10 +73,10 @@ def test_an_aspect_the_sources_never_cover_gets_no_answer(engine, question):
 
 
 def test_the_classifier_refuses_an_absent_aspect_even_when_retrieval_finds_the_topic(engine):
-    """Answerability's second layer: with the retrieval thresholds loosened, the out-of-scope veto still refuses."""
+    """Answerability's second layer: with the answerability model's cut at 0, the out-of-scope veto still refuses."""
     from rag import Engine
 
-    loose = Engine(engine.config.replace(no_answer_threshold=0.2), engine.index, engine.embedder, engine.classifier)
+    loose = Engine(engine.config.replace(answerability_cut=0.0), engine.index, engine.embedder, engine.classifier)
     refused = loose.ask("how much does melanoma treatment cost")
     assert refused.status == "no_answer" and refused.reason == "out_of_scope"
     assert refused.safety["classifier"]["out_of_scope_score"] >= loose.out_of_scope_threshold
@@ -123,3 +126,65 @@ def test_the_library_lists_documents_whose_review_is_overdue_first(config, embed
     library = Engine.load(cfg, embedder, engine.classifier).library()
     assert [(row["doc_id"], row["review"]) for row in library] == [
         ("c-overdue", "overdue"), ("a-current", "current"), ("b-undated", "unknown")]
+
+
+# ---- answering patients the way they write (issue 16) ----------------------------------------------------
+def test_a_trial_fact_typed_casually_is_answered_from_the_article(engine):
+    """A trial's name is a rare library word: found in a passage, it counts toward answering (the dense
+    similarity of such questions is low). Questions naming only the trial, not the drug, are still refused
+    (the closing note of issue 16)."""
+    ans = engine.ask("in the castor trial what was dara given with")
+    assert ans.status == "answered" and ans.citations[0].doc_id == "000_33357ef47611650a"
+    assert "bortezomib" in ans.answer and ans.searched_for and "daratumumab" in ans.searched_for
+
+
+def test_personal_context_is_answered_with_the_care_team_note(engine):
+    ans = engine.ask("my dad is 70 and was just diagnosed with multiple myeloma, what are the signs of it")
+    assert ans.status == "answered" and "myeloma" in ans.citations[0].doc_id
+    assert ans.answer.startswith("Only your care team can say whether this applies to you. Here is what my sources say:")
+    plain = engine.ask("what are the signs of multiple myeloma")
+    assert plain.status == "answered" and not plain.answer.startswith("Only your care team")
+
+
+def test_a_message_asking_only_for_a_verdict_is_declined(engine):
+    ans = engine.ask("I found a small lump in my neck yesterday. do I have cancer? yes or no")
+    assert ans.status == "no_answer" and ans.reason == "personal_verdict" and not ans.citations
+
+
+def test_a_verdict_asked_beside_a_general_question_answers_the_general_question_with_the_note(engine):
+    ans = engine.ask("is my mole cancer? what are the warning signs of melanoma")
+    assert ans.status == "answered" and "melanoma" in ans.citations[0].doc_id
+    assert ans.answer.startswith("Only your care team can say")
+
+
+@pytest.fixture(scope="module")
+def siblings(config, embedder, engine, tmp_path_factory):
+    """A library of two sibling pairs: the adult and childhood summaries of ALL and of AML."""
+    from rag import Engine
+
+    docs = tmp_path_factory.mktemp("siblings")
+    for name in ("0000001_1-adult-all-treatment-pdq.md", "0000001_6-child-all-treatment-pdq.md",
+                 "0000001_2-adult-aml-treatment-pdq.md", "0000001_7-child-aml-treatment-pdq.md"):
+        shutil.copyfile(SEEDS / "pdq" / name, docs / name)
+    cfg = config.replace(docs_dir=docs, index_dir=tmp_path_factory.mktemp("siblings-index"))
+    build_index(cfg, embedder)
+    return Engine.load(cfg, embedder, engine.classifier)
+
+
+@pytest.mark.parametrize("question,doc", [
+    ("my 5 year old has ALL, how is it treated", "0000001_6-child-all-treatment-pdq"),
+    ("our daughter was diagnosed with acute lymphoblastic leukemia, what treatments are there", "0000001_6-child-all-treatment-pdq"),
+    ("I'm 45 and have acute lymphoblastic leukemia, how is it treated", "0000001_1-adult-all-treatment-pdq"),
+    ("how is AML treated in children", "0000001_7-child-aml-treatment-pdq"),
+    ("my husband has acute myeloid leukemia, what are the treatment phases", "0000001_2-adult-aml-treatment-pdq"),
+])
+def test_the_child_or_adult_document_is_chosen_by_the_questions_wording(siblings, question, doc):
+    ans = siblings.ask(question)
+    assert ans.status == "answered" and ans.citations[0].doc_id == doc
+
+
+def test_a_follow_up_about_a_named_cancer_keeps_the_topic_and_is_not_small_talk(engine):
+    ans = engine.ask("who gets it?", ["what is multiple myeloma?"])
+    assert ans.status == "answered" and "myeloma" in ans.citations[0].doc_id
+    alone = engine.ask("who gets it?")
+    assert not alone.citations

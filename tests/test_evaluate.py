@@ -82,23 +82,37 @@ def test_the_eval_command_writes_report_results_and_plots(config, built, files, 
     assert failing.returncode == 1 and "must_contain_rate" in failing.stderr
 
 
-def test_calibration_picks_thresholds_that_refuse_out_of_scope_and_stores_them(config, built, engine, files, tmp_path):
+def test_calibration_refits_answerability_and_document_choice_on_this_library_and_stores_them(config, built, engine,
+                                                                                               files, tmp_path):
+    """The bundled bank's questions about documents this (small) library holds, against its out-of-scope rows:
+    the cut answers at most the ceiling's share of out-of-scope questions out of fold, and the engine then uses
+    the refitted models."""
+    from rag import Engine
+    from rag.evaluate import bank_files
+
+    cases = load_cases(bank_files())
+    result = calibrate(engine, cases, 0.04, tmp_path / "cal", progress=False)
+    fitted = result["answerability"]["fitted"]["out_of_fold"]
+    assert fitted["out_of_scope_answered"] <= 0.04 and fitted["answerable_answered"] >= 0.8
+    assert 20 <= fitted["answerable"] < 200 and fitted["out_of_scope"] > 100  # only questions this library can hold
+    assert result["document_choice"]["fitted"]["questions"] > 0
+    assert (tmp_path / "cal" / "calibration.png").stat().st_size > 1000
+
     index_copy = tmp_path / "index"
     shutil.copytree(config.index_dir, index_copy)
-    answerable, oos, _ = files
     more = jsonl(tmp_path / "more-oos.jsonl", [
         {"question": "what is the best pizza topping", "kind": "non_medical"},
         {"question": "how do I change a bicycle tyre", "kind": "non_medical"}])
-    result = calibrate(engine, load_cases([answerable, oos, more]), 0.0, tmp_path / "cal", progress=False)
-    assert result["calibration"]["out_of_scope_answered"] == 0.0 and result["calibration"]["answered_rate"] == 1.0
-    assert 0 < result["no_answer_threshold"] < 1
-    done = subprocess.run([sys.executable, "-m", "rag", "calibrate", "--index", str(index_copy), "--questions", str(answerable),
-                           "--questions", str(oos), "--questions", str(more), "--out", str(tmp_path / "cal2"), "--quiet"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "rag", "calibrate", "--index", str(index_copy), "--questions", str(more),
+                           "--out", str(tmp_path / "cal2"), "--quiet"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "answerability refitted" in done.stdout and "document choice refitted" in done.stdout
     manifest = json.loads(next(index_copy.glob("build-*/manifest.json")).read_text())
-    assert "no_answer_threshold" in manifest and "no_answer_lexical_threshold" in manifest
-    assert (tmp_path / "cal2" / "calibration.png").is_file()
+    assert set(manifest["answerability"]["fitted"]["files"]) >= {"scope.jsonl", "more-oos.jsonl"}
+    refitted = Engine.load(config.replace(index_dir=index_copy), engine.embedder, engine.classifier)
+    assert refitted.answerability.weights == manifest["answerability"]["weights"]
+    assert refitted.ask("what is the best pizza topping").status == "no_answer"
+    assert refitted.ask("how is colon cancer treated").status == "answered"
 
 
 def test_a_labelled_safety_file_is_measured_per_category_and_layer(engine, tmp_path):

@@ -161,7 +161,8 @@ def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
              f"<p><b>Status:</b> {html.escape(entry['status'])}{reason} · "
              f"<b>Time:</b> {html.escape(entry['time'])} · <b>Index:</b> {html.escape(entry.get('manifest_hash', ''))}</p>",
              f"<p><b>Answer shown:</b><br>{html.escape(entry.get('answer', '')).replace(chr(10), '<br>')}</p>",
-             _feedback_html(entry.get("feedback")), _safety_html(entry.get("safety"))]
+             _feedback_html(entry.get("feedback")), _safety_html(entry.get("safety")),
+             _answerability_html(entry.get("answerability"))]
     library = {row["doc_id"]: row for row in engine.library()}
     for c in entry.get("citations", []):
         found = engine.passage(c["passage_id"])
@@ -187,6 +188,16 @@ def _feedback_html(rating: dict[str, Any] | None) -> str:
     verdict = "helpful" if rating.get("helpful") else "not helpful"
     comment = f" — “{html.escape(rating['comment'])}”" if rating.get("comment") else ""
     return f"<p><b>Patient feedback:</b> {verdict}{comment} ({html.escape(str(rating.get('time', '')))})</p>"
+
+
+def _answerability_html(judged: dict[str, Any] | None) -> str:
+    """Why the bot answered or refused: P(answerable) against the cut, and each signal the model read."""
+    if not judged:
+        return "<p><b>Answerability:</b> not judged (a safety layer or small talk replied first).</p>"
+    p, cut = judged.get("probability", 0.0), judged.get("threshold", 0.0)
+    signals = ", ".join(f"{html.escape(k)} {v}" for k, v in judged.items() if k not in ("probability", "threshold"))
+    return (f"<p id='answerability'><b>Answerability:</b> P(answerable) {p:.3f} "
+            f"{'≥' if p >= cut else '<'} cut {cut:.3f}. Signals: {signals}.</p>")
 
 
 def _safety_html(seen: dict[str, Any] | None) -> str:

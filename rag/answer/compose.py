@@ -88,6 +88,7 @@ class Answer:
     safety: dict[str, Any] | None = None  # both safety layers' view: which decided (rule/classifier), scores
     language: str = "en"  # the language the patient wrote in (ISO 639-1), which the reply is in when it can be
     searched_for: str | None = None  # the question as searched, when spelling or short forms were changed
+    answerability: dict[str, Any] | None = None  # the answerability model's signals, probability and cut (staff)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the public contract of `ask --json` and the /ask API."""
@@ -265,8 +266,11 @@ def compose(question: str, retrieval_query: str, hits: list[Hit], index: Passage
         # (the one framing it); a broad question gets up to max_sentences
         max_sentences = min(max_sentences, fact_sentences)
     chosen = [c for c in chosen if c.score >= 0.5 * best][:max_sentences]
-    # the best sentence leads; the rest follow in reading order, its own passage first
-    lead = chosen[0]
+    # the best sentence of the document the question is about (retrieval's and the document choice's first)
+    # leads, when that document has one good enough to quote; the rest follow in reading order, its passage first
+    lead = next((c for c in chosen if c.hit.chunk.doc_id == top[0].chunk.doc_id), chosen[0])
+    chosen = [lead] + sorted((c for c in chosen if c is not lead),
+                             key=lambda c: (c.hit.rank != lead.hit.rank, c.hit.rank, c.start))
     chosen = [lead] + sorted(chosen[1:], key=lambda c: (c.hit.rank != lead.hit.rank, c.hit.rank, c.start))
     numbers: dict[str, int] = {}  # one number per source document, in order of first use
     quotes: dict[str, list[str]] = {}  # per cited passage, in order of first use

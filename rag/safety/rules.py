@@ -169,6 +169,12 @@ def rule_check(text: str) -> tuple[str, str, str] | None:
     return None
 
 
+def verdict_span(text: str) -> tuple[int, int] | None:
+    """Where a message asks for a personal verdict ("do I have cancer?", "is it cancer", "yes or no"), if it does."""
+    found = _VERDICT.search(text)
+    return found.span() if found else None
+
+
 def urgent_kind(label: str) -> str:
     return URGENT_LABELS.get(label, "medical_emergency")
 

@@ -70,6 +70,7 @@ class AuditLog:
                 "fused_rank": rank_of[c.passage_id].rank if c.passage_id in rank_of else None,
             } for c in answer.citations],
             "safety": answer.safety,  # which safety layer decided (rule / classifier / none) and the scores
+            "answerability": answer.answerability,  # the model's signals, P(answerable) and its cut
             "follow_up": history_used,
             "latency_ms": round(answer.timings_ms.get("total", 0.0), 2),
             "manifest_hash": self.manifest_hash,

@@ -206,9 +206,8 @@ class PassageIndex:
             "faiss_index": "HNSWFlat" if len(chunks) >= hnsw_min_passages else "FlatIP",
             "built_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-        if previous is not None and "no_answer_threshold" in previous.manifest:
-            manifest["no_answer_threshold"] = previous.manifest["no_answer_threshold"]
-            manifest["calibration"] = previous.manifest.get("calibration")
+        if previous is not None and "answerability" in previous.manifest:  # a clinic's refit survives a rebuild
+            manifest["answerability"] = previous.manifest["answerability"]
         sentence_start = np.zeros(len(chunks) + 1, np.int64)
         sentence_start[1:] = np.cumsum([len(c.sentences) for c in chunks])
         sentence_vectors = (np.concatenate([r for r in sentence_rows if r is not None and len(r)]).astype(np.float16)
