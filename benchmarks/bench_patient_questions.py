@@ -34,11 +34,14 @@ def measure(index: Path, files: list[Path], by: str | None) -> list[dict]:
     import numpy as np
 
     engine = Engine.load(Config.from_env(index_dir=index))
+    # the conversation before a follow-up, read from the files themselves (an older tree's loader may drop it)
+    histories = {(str(f), no): row.get("history") or [] for f in files
+                 for no, row in enumerate((json.loads(x) if x.strip() else {} for x in Path(f).read_text().splitlines()), 1)}
     rows = []
     for case in load_cases(files):
         if case.expect not in ("answer", "no_answer"):
             continue
-        history = getattr(case, "history", []) or []
+        history = histories.get((case.file, case.line), [])
         engine.ask(case.question, history)  # warm: the second is timed
         ans = engine.ask(case.question, history)
         first = short_id(ans.citations[0].doc_id) if ans.citations else None
@@ -61,9 +64,11 @@ def measure(index: Path, files: list[Path], by: str | None) -> list[dict]:
 def summarize(rows: list[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     groups: dict[str, list[dict]] = defaultdict(list)
+    mixed = {r["file"] for r in rows if r["expect"] == "answer"} & {r["file"] for r in rows if r["expect"] != "answer"}
     for r in rows:
-        groups[r["file"]].append(r)
-        if r["group"]:
+        side = (" · answerable" if r["expect"] == "answer" else " · out of scope") if r["file"] in mixed else ""
+        groups[r["file"] + side].append(r)
+        if r["group"] and r["expect"] == "answer":
             groups[f"{r['file']} · {r['group']}"].append(r)
     for name, rs in sorted(groups.items()):
         n = len(rs)

@@ -367,7 +367,9 @@ class Engine:
             return Answer(question, NO_ANSWER, self.replies["no_answer"], hits=hits, retrieval_query=query,
                           reason="out_of_scope", answerability=judged)
         # what is asked about the topic picks the section quoted from (retrieval found the topic)
-        aspect = question_aspect(question) or question_aspect(query)
+        # (in the clauses that ask: "just diagnosed with AML, what are the treatment options" asks about treatment)
+        words = question_part(query)
+        aspect = question_aspect(question_part(question)) or question_aspect(words)
         hits, in_section = self.retriever.prefer_section(hits, aspect, query_vector, self.config.top_k)
         options = dict(max_sentences=self.config.max_answer_sentences, min_overlap=self.config.min_sentence_overlap,
                        today=self.today(), query_vector=query_vector,
@@ -377,7 +379,6 @@ class Engine:
         # not tied to a section looks at every retrieved passage
         broad = self.config.top_k if fact_kind(question) else self.config.answer_passages
         # the quoted sentences match what is asked, not the story around it ("my son is 19, found a lump…")
-        words = question_part(query)
         ans = compose(question, words, hits, self.index, answer_passages=in_section or broad, **options)
         if in_section and ans.status == NO_ANSWER:  # the section has no sentence on the question's words
             ans = compose(question, words, hits, self.index, answer_passages=self.config.answer_passages, **options)

@@ -45,14 +45,14 @@ def asks_beyond_verdict(text: str, span: tuple[int, int] | None, language: str =
     return bool(_ASKS.get(language, _ASKS["en"]).search(rest)) or question_aspect(rest) is not None
 
 
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLAUSE = re.compile(r"(?<=[.!?;,])\s+|\n+")
 
 
 def question_part(text: str, language: str = "en") -> str:
-    """The sentences of a message that ask ("…what blood tests do they use?"), without the story around them
-    ("my son is 19, found a lump…"): the words a quoted sentence should match. The whole message when every
-    sentence asks, or none does."""
-    parts = [p for p in _SENTENCE.split(text) if p.strip()]
+    """The clauses of a message that ask ("…what blood tests do they use?"), without the story around them
+    ("my son is 19, just diagnosed, found a lump…"): the words a quoted sentence should match and the aspect
+    asked about. The whole message when every clause asks, or none does."""
+    parts = [p for p in _CLAUSE.split(text) if p.strip()]
     cue = _ASKS.get(language, _ASKS["en"])
     asking = [p for p in parts if "?" in p or cue.search(fold(p) if language != "en" else p)]
     return " ".join(asking) if asking and len(asking) < len(parts) else text
