@@ -212,7 +212,7 @@ def test_a_patient_can_ask_and_reach_the_source_link_by_keyboard_alone(open_page
     assert_visible_focus(page)
     page.keyboard.press("Enter")
     page.locator("#feedback-status").get_by_text("rating was saved").wait_for(timeout=30_000)
-    press_until(page, "Tab", "#question textarea", limit=12)  # and back to ask again
+    press_until(page, "Shift+Tab", "#question textarea", limit=12)  # and back (above the feedback) to ask again
     page.keyboard.type(URGENT)
     page.keyboard.press("Enter")
     page.locator("#chat .rag-urgent").wait_for(timeout=30_000)

@@ -105,8 +105,8 @@ def test_feedback_reaches_the_answer_it_rates_in_a_longer_conversation(engine, t
     from ui.app import chat_turn, rate_answer
 
     audit = AuditLog(tmp_path / "audit.jsonl")
-    chat, asked, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
-    chat, asked, ids = chat_turn(engine, audit, "what is the capital of australia", chat, asked, ids)
+    _, chat, asked, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
+    _, chat, asked, ids = chat_turn(engine, audit, "what is the capital of australia", chat, asked, ids)
     first, second = [e["id"] for e in audit.entries()]
     assert ids == {1: first, 3: second}  # each answer's place in the chat -> its audit entry
     assert "saved" in rate_answer(audit, 500, ids, False, "my number is 617-555-0123")  # the latest answer
@@ -123,7 +123,7 @@ def test_a_refused_rating_is_explained_to_the_patient_and_not_stored(engine, tmp
 
     audit = AuditLog(tmp_path / "audit.jsonl")
     assert "ask a question first" in rate_answer(audit, 500, {}, True, "")
-    _, _, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
+    _, _, _, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
     assert "choose **Yes** or **No** first" in rate_answer(audit, 500, ids, None, "a comment before a rating")
     limit = engine.config.feedback_max_chars
     assert f"{limit:,} characters or fewer" in rate_answer(audit, limit, ids, False, "x" * (limit + 1))

@@ -22,7 +22,8 @@ from rag.store.audit import REVIEW_STATUSES, AuditLog, helpful_text, review_kind
 from rag.errors import AuditQueryError, FeedbackError, RagError  # noqa: E402
 
 from . import a11y  # noqa: E402
-from .render import answer_markdown, highlighted_passage, safe_url, text  # noqa: E402
+from .render import Phones, answer_markdown, highlighted_passage, safe_url, text  # noqa: E402
+from .transcript import transcript_html, turn as transcript_turn  # noqa: E402
 
 log = logging.getLogger("cancer_qa.app")
 
@@ -42,7 +43,56 @@ CSS = """
 .rag-noanswer strong { color:#3d3000 !important; }
 .rag-disclaimer { font-size:.95em; }
 mark { background:#ffe066; color:#000; }
+.rag-icon { vertical-align:middle; flex:none; width:24px; height:24px; }
+/* urgent replies: each number a large button that calls (tel:) or texts (sms:) on a phone */
+.rag-calls { display:flex; flex-wrap:wrap; gap:.5em; margin-top:.6em; }
+.rag-calls a.rag-call-button, .rag-calls a.rag-call-button * { color:#fff !important; }
+.rag-calls a.rag-call-button, #chat .rag-calls a.rag-call-button { display:inline-flex !important; align-items:center;
+  gap:.45em; min-height:48px !important; line-height:1.3 !important; padding:.55em 1em;
+  border-radius:8px; background:#8b0000; color:#fff !important; font-weight:700; font-size:1.05em;
+  text-decoration:none; box-sizing:border-box; }
+.rag-calls a.rag-call-button:hover { background:#6b0000; }
+/* sources: titles wrap, links are at least 24 px tall to tap */
+#chat .message a { display:inline-block; min-height:24px; line-height:24px; overflow-wrap:anywhere; }
+/* feedback: compact under the answer; its question never squeezed into a narrow column */
+#feedback-question { flex:1 1 14em !important; min-width:min(14em, 100%) !important; }
+#feedback-buttons { flex:0 1 auto !important; min-width:min(18em, 100%) !important; flex-wrap:nowrap; }
+/* phones: the question box full width under the conversation, Ask under it */
+@media (max-width: 600px) {
+  #question-row { flex-wrap:wrap !important; }
+  #question-row > #question { flex:1 1 100% !important; min-width:100% !important; }
+  #question-row > #ask-button { flex:1 1 100% !important; min-height:44px; }
+}
 """
+
+
+# The printable conversation: the page keeps it in an attribute (not on screen, not read out); "Save or print"
+# puts it into #rag-print at the end of <body> and opens the browser's print dialog, where only it is printed.
+# Body-level rules sit outside the element Gradio scopes `css` to, so they go in the page's <head>.
+PRINT_HEAD = """<style>
+#rag-print { display:none; }
+@media print {
+  body > *:not(#rag-print) { display:none !important; }
+  #rag-print { display:block; color:#000; background:#fff; font:12pt/1.45 Georgia, serif; margin:0; }
+  #rag-print h1 { font-size:17pt; margin:0 0 .2em; }
+  #rag-print h2 { font-size:13pt; margin:1.1em 0 .3em; }
+  #rag-print .rag-transcript-url { overflow-wrap:anywhere; font-family:monospace; font-size:10pt; }
+  #rag-print .rag-transcript-turn { break-inside:avoid-page; }
+}
+</style>"""
+# One listener for the page, registered once (Gradio places `head` in the page twice: two listeners would open the
+# print dialog twice)
+PRINT_HEAD += """<script>
+if (!window.ragPrintListener) window.ragPrintListener = document.addEventListener('click', (event) => {
+  if (!event.target.closest || !event.target.closest('#print-button')) return;
+  const page = document.getElementById('rag-transcript');
+  if (!page) return;
+  let out = document.getElementById('rag-print');
+  if (!out) { out = document.createElement('div'); out.id = 'rag-print'; document.body.appendChild(out); }
+  out.innerHTML = page.dataset.page;  // markup built by ui/transcript.py, every piece of text in it escaped
+  window.print();
+}) || true;
+</script>"""
 
 
 def staff_password(config: Config) -> str | None:
@@ -57,17 +107,19 @@ def staff_password(config: Config) -> str | None:
 
 
 def chat_turn(engine: Engine, audit: AuditLog, message: str, chat: list[dict[str, Any]], asked: list[str],
-              answer_ids: dict[int, str]) -> tuple[list[dict[str, Any]], list[str], dict[int, str]]:
+              answer_ids: dict[int, str], phones: Phones | None = None
+              ) -> tuple[Any, list[dict[str, Any]], list[str], dict[int, str]]:
     """One question and its answer. answer_ids maps the answer's message index in the chat to its audit entry
     id, so a rating reaches the answer it rates however long the conversation grows (kept per session only)."""
     limit = engine.config.max_question_chars
     ans = engine.ask(message, history=asked)
     entry = audit.record(ans, history_used=ans.retrieval_query not in ("", message))
     chat = list(chat or []) + [{"role": "user", "content": text(message[: limit + 100])},
-                               {"role": "assistant", "content": answer_markdown(ans, engine.ui_text(ans.language))}]
+                               {"role": "assistant", "content": answer_markdown(ans, engine.ui_text(ans.language),
+                                                                                 phones)}]
     if ans.reason != "too_long":
         asked = list(asked or []) + [message]
-    return chat, asked, {**(answer_ids or {}), len(chat) - 1: entry["id"]}
+    return ans, chat, asked, {**(answer_ids or {}), len(chat) - 1: entry["id"]}
 
 
 def rate_answer(audit: AuditLog, max_chars: int, answer_ids: dict[int, str], helpful: bool | None, comment: str,
@@ -89,17 +141,23 @@ def rate_answer(audit: AuditLog, max_chars: int, answer_ids: dict[int, str], hel
 def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
     limit = engine.config.max_question_chars
     max_comment = engine.config.feedback_max_chars
+    phones = Phones.from_config(engine.config)
 
-    def respond(message: str, chat: list[dict[str, Any]], asked: list[str], answer_ids: dict[int, str]):
+    def respond(message: str, chat: list[dict[str, Any]], asked: list[str], answer_ids: dict[int, str],
+                turns: list[dict[str, Any]]):
         if not message or not message.strip():
-            return (gr.update(),) * 8
-        chat, asked, answer_ids = chat_turn(engine, audit, message, chat, asked, answer_ids)
-        # a new answer: the feedback panel now rates it, starting blank
-        return "", chat, asked, answer_ids, None, "", "", gr.update(visible=True)
+            return (gr.update(),) * 11
+        ans, chat, asked, answer_ids = chat_turn(engine, audit, message, chat, asked, answer_ids, phones)
+        turns = list(turns or []) + [transcript_turn(ans)]
+        page = _printable(transcript_html(turns, engine.ui_text(ans.language), engine.today()))
+        # a new answer: the feedback panel now rates it, starting blank, its comment box closed
+        return ("", chat, asked, answer_ids, None, "", "", gr.update(visible=True), gr.update(visible=False), turns,
+                page)
 
     def rate(helpful: bool | None):
-        def handler(answer_ids: dict[int, str], comment: str) -> tuple[bool | None, str]:
-            return helpful, rate_answer(audit, max_comment, answer_ids, helpful, comment)
+        def handler(answer_ids: dict[int, str], comment: str) -> tuple[bool | None, str, Any]:
+            # the comment box opens after "No, not helpful": what was missing is worth a sentence
+            return helpful, rate_answer(audit, max_comment, answer_ids, helpful, comment), gr.update(visible=not helpful)
         return handler
 
     def rate_message(answer_ids: dict[int, str], like: gr.LikeData) -> Any:
@@ -115,6 +173,7 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         audit.record(ans, history_used=bool(history))
         return ans.to_json()
 
+    ui = engine.ui_text("en")
     with gr.Blocks(title="Cancer information — answers from trusted sources", analytics_enabled=False) as demo:
         gr.Markdown("# Cancer information\nAsk a question about cancer. Every answer is quoted from trusted "
                     "sources and shows which ones it used.")
@@ -123,34 +182,49 @@ def patient_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         asked = gr.State([])
         answer_ids = gr.State({})  # chat message index -> audit entry id, this session only
         rated = gr.State(None)  # the latest answer's Yes/No, for a comment sent after it
-        with gr.Column(visible=False, elem_id="feedback") as panel:
-            with gr.Row():
-                gr.Markdown("**Was this answer helpful?**")
-                yes = gr.Button("Yes, helpful", size="sm", elem_id="feedback-yes")
-                no = gr.Button("No, not helpful", size="sm", elem_id="feedback-no")
-            comment = gr.Textbox(label=f"Comment (optional, up to {max_comment:,} characters; please leave out names "
-                                       "and contact details)", lines=2, max_lines=4, max_length=max_comment,
-                                 elem_id="feedback-comment")
-            send_comment = gr.Button("Send comment", size="sm", elem_id="feedback-send")
-            thanks = gr.Markdown(elem_id="feedback-status")
-        with gr.Row():
+        turns = gr.State([])  # what the printable transcript holds, this session only
+        # the question box right under the conversation, before anything else (on a phone: full width, Ask below)
+        with gr.Row(elem_id="question-row"):
             box = gr.Textbox(placeholder="Type your question and press Enter…", show_label=False, scale=8,
                              autofocus=True, elem_id="question", lines=1, max_lines=6, label="Your question")
             send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask-button")
+        with gr.Column(visible=False, elem_id="feedback") as panel:
+            with gr.Row(elem_id="feedback-row"):
+                gr.Markdown("**Was this answer helpful?**", elem_id="feedback-question")
+                with gr.Row(elem_id="feedback-buttons"):
+                    yes = gr.Button("Yes, helpful", size="sm", elem_id="feedback-yes")
+                    no = gr.Button("No, not helpful", size="sm", elem_id="feedback-no")
+            with gr.Column(visible=False, elem_id="feedback-more") as more:
+                comment = gr.Textbox(label=f"Comment (optional, up to {max_comment:,} characters; please leave out "
+                                           "names and contact details)", lines=2, max_lines=4, max_length=max_comment,
+                                     elem_id="feedback-comment")
+                send_comment = gr.Button("Send comment", size="sm", elem_id="feedback-send")
+            thanks = gr.Markdown(elem_id="feedback-status")
+        save = gr.Button(ui["save_print"], variant="secondary", elem_id="print-button")
         gr.Examples(EXAMPLES, inputs=box, label="Example questions")
         clear = gr.Button("Start over", variant="secondary", elem_id="start-over")
         gr.Markdown(f"<small>Questions up to {limit:,} characters. Version {__version__}.</small>")
-        turn = [box, chat, asked, answer_ids, rated, comment, thanks, panel]
-        box.submit(respond, [box, chat, asked, answer_ids], turn, api_visibility="private")
-        send.click(respond, [box, chat, asked, answer_ids], turn, api_visibility="private")
-        clear.click(lambda: ("", [], [], {}, None, "", "", gr.update(visible=False)), None, turn, api_visibility="private")
-        yes.click(rate(True), [answer_ids, comment], [rated, thanks], api_visibility="private")
-        no.click(rate(False), [answer_ids, comment], [rated, thanks], api_visibility="private")
+        printable = gr.HTML(_printable(transcript_html([], ui, engine.today())), elem_id="transcript")
+        turn = [box, chat, asked, answer_ids, rated, comment, thanks, panel, more, turns, printable]
+        box.submit(respond, [box, chat, asked, answer_ids, turns], turn, api_visibility="private")
+        send.click(respond, [box, chat, asked, answer_ids, turns], turn, api_visibility="private")
+        clear.click(lambda: ("", [], [], {}, None, "", "", gr.update(visible=False), gr.update(visible=False), [],
+                             _printable(transcript_html([], ui, engine.today()))), None, turn, api_visibility="private")
+        yes.click(rate(True), [answer_ids, comment], [rated, thanks, more], api_visibility="private")
+        no.click(rate(False), [answer_ids, comment], [rated, thanks, more], api_visibility="private")
         send_comment.click(lambda ids, helpful, remark: rate_answer(audit, max_comment, ids, helpful, remark),
                            [answer_ids, rated, comment], thanks, api_visibility="private")
+        # `save` is handled in the page itself (PRINT_HEAD): printed by the browser, whose dialog also saves a
+        # PDF; nothing leaves the page
         chat.like(rate_message, answer_ids, thanks, api_visibility="private")
         gr.api(ask, api_name="ask")
     return demo
+
+
+def _printable(page: str) -> str:
+    """The printable page carried in an attribute: not shown, not read out, not found by the page's text search
+    (its own text is already escaped; the attribute escapes it once more, the browser undoes that once)."""
+    return f"<div id='rag-transcript' hidden data-page=\"{html.escape(page, quote=True)}\"></div>"
 
 
 def _inspector_html(engine: Engine, entry: dict[str, Any] | None) -> str:
@@ -353,7 +427,7 @@ def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
 
     patient = patient_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit, max_size=128)
     gr.mount_gradio_app(app, patient, path="", footer_links=["api"], css=CSS + a11y.CSS, theme=a11y.THEME,
-                        head=a11y.HEAD, server_name=config.host, server_port=config.port)
+                        head=a11y.HEAD + PRINT_HEAD, server_name=config.host, server_port=config.port)
     return app
 
 
