@@ -1,4 +1,4 @@
-"""Command line: python -m rag index | ask | serve | eval | calibrate | import."""
+"""Command line: python -m rag index | ask | serve | eval | calibrate | import | audit | staff."""
 from __future__ import annotations
 
 import argparse
@@ -56,6 +56,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last-reviewed", metavar="YYYY-MM-DD", help="date of the last clinical review")
     p.add_argument("--review-frequency", help="e.g. annually, quarterly (with --last-reviewed: overdue reviews are flagged)")
     p.add_argument("--license", help=f"license (default '{defaults.license}')")
+
+    p = sub.add_parser("audit", help="the audit store: import an old JSON-lines log, export CSV, delete old answers")
+    p.add_argument("--database-url", dest="database_url", help="(default: SQLite at models/audit.db; env RAG_DATABASE_URL)")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    a = audit_sub.add_parser("import", help="move an existing JSON-lines audit log into the store")
+    a.add_argument("file", type=Path, metavar="FILE.jsonl")
+    a = audit_sub.add_parser("export", help="write answers as CSV (the staff CSV's columns)")
+    a.add_argument("--since", help="first UTC day, YYYY-MM-DD (inclusive)")
+    a.add_argument("--until", help="last UTC day, YYYY-MM-DD (inclusive)")
+    a.add_argument("--out", required=True, type=Path, metavar="FILE.csv")
+    a = audit_sub.add_parser("purge", help="delete answers (and their ratings) older than N days")
+    a.add_argument("--days", type=int, required=True)
+
+    p = sub.add_parser("staff", help="staff accounts for the console: add, passwd, remove, list")
+    p.add_argument("--database-url", dest="database_url", help="(default: SQLite at models/audit.db; env RAG_DATABASE_URL)")
+    staff_sub = p.add_subparsers(dest="staff_command", required=True)
+    for name, help_text in (("add", "add an account (asks for its password)"), ("passwd", "change an account's password"),
+                            ("remove", "remove an account")):
+        a = staff_sub.add_parser(name, help=help_text)
+        a.add_argument("name")
+        if name != "remove":
+            a.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    staff_sub.add_parser("list", help="list accounts with their last sign-in")
 
     from . import evaluate  # the eval/calibrate commands live with the evaluation code
     evaluate.add_commands(sub, _common)
@@ -152,6 +175,60 @@ def cmd_import(args: argparse.Namespace, config: Config) -> int:
     return 2 if report.failed else 0
 
 
+def cmd_audit(args: argparse.Namespace, config: Config) -> int:
+    from .errors import AuditQueryError, QuestionFileError
+    from .store.audit import AuditLog, _day, to_csv
+
+    store = AuditLog(config.database_url or config.audit_log, retention_days=None)
+    if args.audit_command == "import":
+        if not args.file.is_file():
+            raise QuestionFileError(f"{args.file}: file not found")
+        added, rated, skipped = store.import_jsonl(args.file)
+        print(f"imported {added} answers and {rated} ratings from {args.file} ({skipped} lines skipped: torn, "
+              "unreadable or already present)")
+        return 0
+    if args.audit_command == "purge":
+        if args.days < 1:
+            raise AuditQueryError(f"--days must be at least 1, got {args.days}")
+        print(f"deleted {store.purge(args.days)} answers older than {args.days} days")
+        return 0
+    first, last = _day(args.since, "--since"), _day(args.until, "--until")
+    entries = store.between(first, last)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(args.out.name + ".partial")
+    tmp.write_text(to_csv(entries), encoding="utf-8")
+    tmp.replace(args.out)  # never a half-written export
+    print(f"exported {len(entries)} answers -> {args.out}")
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace, config: Config) -> int:
+    from .store.audit import AuditLog
+    from .store.staff import StaffAccounts
+
+    accounts = StaffAccounts(AuditLog(config.database_url or config.audit_log).db)
+    if args.staff_command == "list":
+        for row in accounts.names():
+            print(f"{row['name']}\tadded {row['created']}\tlast sign-in {row['last_sign_in'] or 'never'}")
+        return 0
+    if args.staff_command == "remove":
+        accounts.remove(args.name)
+        print(f"removed staff account {args.name}")
+        return 0
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        import getpass
+
+        password = getpass.getpass(f"password for {args.name}: ")
+        if password != getpass.getpass("again: "):
+            print("error: the two passwords differ; nothing changed", file=sys.stderr)
+            return 2
+    getattr(accounts, args.staff_command)(args.name, password)
+    print(f"{'added' if args.staff_command == 'add' else 'changed the password of'} staff account {args.name}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -159,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if k in Config.__dataclass_fields__ and v is not None}
     try:
         config = Config.from_env(**overrides)
-        handler = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "import": cmd_import}.get(args.command) or args.handler
+        handler = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve, "import": cmd_import,
+                   "audit": cmd_audit, "staff": cmd_staff}.get(args.command) or args.handler
         return handler(args, config)
     except RagError as err:
         print(f"error: {err}", file=sys.stderr)

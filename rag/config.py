@@ -87,7 +87,9 @@ class Config:
     staff_password: str | None = None
     staff_password_file: Path | None = None
     staff_user: str = "staff"
-    audit_log: Path = Path("models/audit.jsonl")
+    audit_log: Path = Path("models/audit.db")  # the SQLite audit store, when no database_url is set
+    database_url: str | None = None  # e.g. postgresql://rag@db-host/rag: one store for several app replicas
+    audit_retention_days: int | None = None  # answers (and their ratings) older than this are deleted
     concurrency_limit: int = 2
 
     @classmethod

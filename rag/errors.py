@@ -66,3 +66,11 @@ class FeedbackError(RagError):
 
 class AuditQueryError(RagError):
     """A review-queue filter is invalid (e.g. a date not written YYYY-MM-DD)."""
+
+
+class DatabaseError(RagError):
+    """The audit database cannot be reached, or its schema is from another version."""
+
+
+class StaffError(RagError):
+    """A staff account command that cannot be done (exists already, no such account, weak password)."""

@@ -41,7 +41,7 @@ def embedder() -> Embedder:
 @pytest.fixture(scope="session")
 def config(docs_dir, tmp_path_factory) -> Config:
     return Config(docs_dir=docs_dir, index_dir=tmp_path_factory.mktemp("index"), today="2026-11-25",
-                  audit_log=tmp_path_factory.mktemp("audit") / "audit.jsonl",
+                  audit_log=tmp_path_factory.mktemp("audit") / "audit.db",
                   cache_dir=tmp_path_factory.mktemp("cache"))
 
 
@@ -129,7 +129,7 @@ def live_app(config, engine, tmp_path_factory):
     from ui.app import create_app
 
     cfg = config.replace(staff_password="s3cret-test", port=free_port(),
-                         audit_log=tmp_path_factory.mktemp("live") / "audit.jsonl")
+                         audit_log=tmp_path_factory.mktemp("live") / "audit.db")
     server = uvicorn.Server(uvicorn.Config(create_app(cfg, engine), host="127.0.0.1", port=cfg.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

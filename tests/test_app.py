@@ -52,9 +52,10 @@ def test_an_over_long_question_gets_a_polite_message(client):
 def test_every_answer_is_audited_with_identifiers_redacted(client, live_app):
     _, cfg = live_app
     client.predict("my email is jane@example.org and MRN 123456789, what is melanoma?", api_name="/ask")
-    lines = cfg.audit_log.read_text().splitlines()
-    entry = json.loads(lines[-1])
-    assert "jane@example.org" not in lines[-1] and "123456789" not in lines[-1]
+    from rag.store.audit import AuditLog
+
+    entry = AuditLog(cfg.audit_log).search(limit=1)[0]
+    assert "jane@example.org" not in json.dumps(entry) and "123456789" not in json.dumps(entry)
     assert "[email]" in entry["question"] and "[number]" in entry["question"]
     assert entry["status"] == "answered" and entry["doc_ids"] and entry["passage_ids"]
     assert entry["manifest_hash"] and entry["app_version"]
@@ -104,7 +105,7 @@ def test_feedback_reaches_the_answer_it_rates_in_a_longer_conversation(engine, t
     from rag.store.audit import AuditLog
     from ui.app import chat_turn, rate_answer
 
-    audit = AuditLog(tmp_path / "audit.jsonl")
+    audit = AuditLog(tmp_path / "audit.db")
     _, chat, asked, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
     _, chat, asked, ids = chat_turn(engine, audit, "what is the capital of australia", chat, asked, ids)
     first, second = [e["id"] for e in audit.entries()]
@@ -121,7 +122,7 @@ def test_a_refused_rating_is_explained_to_the_patient_and_not_stored(engine, tmp
     from rag.store.audit import AuditLog
     from ui.app import chat_turn, rate_answer
 
-    audit = AuditLog(tmp_path / "audit.jsonl")
+    audit = AuditLog(tmp_path / "audit.db")
     assert "ask a question first" in rate_answer(audit, 500, {}, True, "")
     _, _, _, ids = chat_turn(engine, audit, "what is melanoma?", [], [], {})
     assert "choose **Yes** or **No** first" in rate_answer(audit, 500, ids, None, "a comment before a rating")
@@ -171,3 +172,40 @@ def test_the_inspector_shows_why_an_answer_was_judged_answerable(engine):
     assert f"P(answerable) {judged['probability']:.3f} ≥ cut" in shown
     assert "sentence_top" in shown and "coverage" in shown
     assert "not judged" in _inspector_html(engine, {"question": "hi", "status": "no_answer", "time": "t"})
+
+
+# ---- POST /v1/ask: the JSON endpoint for a clinic's portal --------------------------------------------------
+def post(url: str, body: bytes) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_the_json_endpoint_returns_exactly_the_ask_contract_and_is_audited(live_app):
+    from rag.store.audit import AuditLog
+
+    url, cfg = live_app
+    code, out = post(url + "/v1/ask", json.dumps({"question": "what are its side effects?",
+                                                  "history": ["what is daratumumab?"]}).encode())
+    assert code == 200 and set(out) == CONTRACT and out["status"] == "answered"
+    assert "daratumumab" in out["citations"][0]["doc_id"] or "33357" in out["citations"][0]["doc_id"]
+    logged = AuditLog(cfg.audit_log).search(limit=1)[0]
+    assert logged["question"] == "what are its side effects?" and logged["follow_up"] is True
+
+
+@pytest.mark.parametrize("body,code,says", [
+    (b"not json", 400, "body must be JSON"),
+    (b'{"question": 5}', 400, '"question" must be a string'),
+    (b'{"question": "hi", "history": "what is it"}', 400, '"history" must be a list'),
+    (json.dumps({"question": "x" * 5000}).encode(), 413, "the limit is 1,000"),
+    (b"{" + b" " * 70_000 + b"}", 413, "the limit is 65,536"),
+])
+def test_bad_or_oversize_input_to_the_json_endpoint_is_a_json_error(live_app, body, code, says):
+    status, out = post(live_app[0] + "/v1/ask", body)
+    assert status == code and says in out["error"]

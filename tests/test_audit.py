@@ -21,7 +21,7 @@ def test_personal_identifiers_are_redacted(raw, expected):
 
 
 def test_entries_append_and_read_back_newest_first(engine, tmp_path):
-    log = AuditLog(tmp_path / "audit.jsonl", "abc")
+    log = AuditLog(tmp_path / "audit.db", "abc")
     log.record(engine.ask("what is melanoma?"))
     log.record(engine.ask("i want to kill myself"))
     entries = log.search()
@@ -34,21 +34,25 @@ def test_entries_append_and_read_back_newest_first(engine, tmp_path):
 
 
 def test_every_answer_gets_its_own_id_even_within_one_microsecond(engine, tmp_path):
-    log = AuditLog(tmp_path / "audit.jsonl")
+    log = AuditLog(tmp_path / "audit.db")
     answer = engine.ask("what is melanoma?")
     ids = [log.record(answer)["id"] for _ in range(200)]  # ratings find their answer by this id
     assert len(set(ids)) == 200 and ids == sorted(ids, key=lambda i: i.split("-")[0])
 
 
-def test_a_torn_last_line_from_a_crash_does_not_hide_earlier_lines(engine, tmp_path):
-    path = tmp_path / "audit.jsonl"
-    log = AuditLog(path)
-    log.record(engine.ask("what is melanoma?"))
-    with open(path, "a") as fh:
-        fh.write('{"id": "half-writ')  # the process died mid-write
-    assert len(list(log.entries())) == 1
-    log.record(engine.ask("how is colon cancer treated"))  # starts on a fresh line after the torn one
-    assert [e["question"] for e in log.entries()] == ["what is melanoma?", "how is colon cancer treated"]
+def test_an_old_json_lines_log_is_imported_with_its_ratings_and_a_torn_last_line_skipped(engine, tmp_path):
+    old = tmp_path / "audit.jsonl"
+    first = {"id": "20261101T000000000000-aaaa", "time": "2026-11-01T00:00:00+00:00", "question": "what is melanoma?",
+             "status": "answered", "doc_ids": ["0000028_2-melanoma-treatment-pdq"], "citations": []}
+    second = {"id": "20261102T000000000000-bbbb", "time": "2026-11-02T00:00:00+00:00", "question": "how much is parking",
+              "status": "no_answer", "doc_ids": [], "citations": []}
+    rating = {"kind": "feedback", "answer_id": first["id"], "helpful": False, "comment": "too short", "time": "t"}
+    old.write_text("\n".join(json.dumps(x) for x in (first, second, rating)) + '\n{"id": "half-writ')
+    log = AuditLog(tmp_path / "audit.db")
+    assert log.import_jsonl(old) == (2, 1, 1)
+    assert [e["id"] for e in log.search()] == [second["id"], first["id"]]
+    assert log.get(first["id"])["feedback"]["comment"] == "too short"
+    assert log.import_jsonl(old)[0] == 0  # importing twice adds nothing
 
 
 def test_csv_export_neutralizes_spreadsheet_formulas():
@@ -59,7 +63,7 @@ def test_csv_export_neutralizes_spreadsheet_formulas():
 def test_the_log_and_the_inspector_show_which_safety_layer_decided(engine, tmp_path):
     from ui.app import _inspector_html
 
-    log = AuditLog(tmp_path / "audit.jsonl")
+    log = AuditLog(tmp_path / "audit.db")
     log.record(engine.ask("my husband slumped over at the dinner table and we cant rouse him"))
     log.record(engine.ask("i want to kill myself"))
     by_rule, by_classifier = log.search()
@@ -72,14 +76,11 @@ def test_the_log_and_the_inspector_show_which_safety_layer_decided(engine, tmp_p
 # ---- patient feedback: its own line beside the answer it rates ------------------------------------------
 
 def test_feedback_is_linked_to_the_answer_it_rates_and_the_latest_rating_wins(engine, tmp_path):
-    path = tmp_path / "audit.jsonl"
-    log = AuditLog(path)
+    log = AuditLog(tmp_path / "audit.db")
     first = log.record(engine.ask("what is melanoma?"))
     second = log.record(engine.ask("how is colon cancer treated"))
-    answers_only = path.read_bytes()
     log.record_feedback(first["id"], False, "too technical")
     log.record_feedback(first["id"], True, "clearer on second reading")
-    assert path.read_bytes().startswith(answers_only)  # append-only: the answers' lines are never rewritten
     rated, unrated = log.entries()
     assert rated["id"] == first["id"] and unrated["id"] == second["id"]
     assert rated["feedback"]["helpful"] is True and rated["feedback"]["comment"] == "clearer on second reading"
@@ -88,46 +89,73 @@ def test_feedback_is_linked_to_the_answer_it_rates_and_the_latest_rating_wins(en
 
 
 def test_feedback_keeps_only_the_rating_a_redacted_comment_and_the_time(engine, tmp_path):
-    path = tmp_path / "audit.jsonl"
-    log = AuditLog(path)
+    log = AuditLog(tmp_path / "audit.db")
     answer = log.record(engine.ask("what is melanoma?"))
-    log.record_feedback(answer["id"], False, "  call me on 617-555-0123 or jane@example.org  ")
-    stored = json.loads(path.read_text().splitlines()[-1])
+    stored = log.record_feedback(answer["id"], False, "  call me on 617-555-0123 or jane@example.org  ")
     assert set(stored) == {"kind", "answer_id", "helpful", "comment", "time"}
     assert stored["comment"] == "call me on [phone] or [email]"
-    assert stored["kind"] == "feedback" and stored["answer_id"] == answer["id"] and stored["helpful"] is False
+    assert log.get(answer["id"])["feedback"]["comment"] == "call me on [phone] or [email]"
 
 
 def test_a_comment_over_the_configured_limit_is_refused_and_nothing_is_written(engine, tmp_path):
-    path = tmp_path / "audit.jsonl"
-    log = AuditLog(path)
+    log = AuditLog(tmp_path / "audit.db")
     answer = log.record(engine.ask("what is melanoma?"))
     limit = engine.config.feedback_max_chars
-    before = path.read_bytes()
     with pytest.raises(FeedbackError, match=f"{limit + 1:,} characters long.*{limit:,} characters or fewer"):
         log.record_feedback(answer["id"], False, "x" * (limit + 1), max_chars=limit)
-    assert path.read_bytes() == before
+    assert "feedback" not in log.get(answer["id"])
     log.record_feedback(answer["id"], False, "x" * limit, max_chars=limit)
     assert next(log.entries())["feedback"]["comment"] == "x" * limit
 
 
 def test_feedback_needs_an_answer_and_a_yes_or_no(tmp_path):
-    log = AuditLog(tmp_path / "audit.jsonl")
+    log = AuditLog(tmp_path / "audit.db")
     with pytest.raises(FeedbackError, match="ask a question first"):
         log.record_feedback("", True)
     with pytest.raises(FeedbackError, match="true or false"):
         log.record_feedback("20261125T000000000000", "no")
 
 
-def test_a_torn_line_does_not_lose_or_misattach_feedback(engine, tmp_path):
-    path = tmp_path / "audit.jsonl"
-    log = AuditLog(path)
-    answer = log.record(engine.ask("what is melanoma?"))
-    with open(path, "a") as fh:
-        fh.write('{"kind": "feedback", "answer_id": "' + answer["id"] + '", "helpful": tr')  # died mid-write
-    assert "feedback" not in next(log.entries())
-    log.record_feedback(answer["id"], False, "not what I asked")  # starts on a fresh line after the torn one
-    assert next(log.entries())["feedback"]["comment"] == "not what I asked"
+def test_a_rating_of_an_answer_no_longer_stored_is_refused_plainly(tmp_path):
+    log = AuditLog(tmp_path / "audit.db")
+    with pytest.raises(FeedbackError, match="no longer in the log"):
+        log.record_feedback("20261125T000000000000-gone", True)
+
+
+def test_answers_older_than_the_retention_period_are_deleted_with_their_ratings(engine, tmp_path):
+    log = AuditLog(tmp_path / "audit.db")
+    old = {"id": "20200101T000000000000-old", "time": "2020-01-01T00:00:00+00:00", "question": "q", "status": "answered"}
+    log.store(old)
+    log.record_feedback(old["id"], False, "x")
+    kept = log.record(engine.ask("what is melanoma?"))
+    assert log.purge(days=365) == 1
+    assert [e["id"] for e in log.entries()] == [kept["id"]]
+
+
+def test_an_unreachable_database_is_one_clear_line_and_a_failed_write_is_counted_not_raised(engine, tmp_path):
+    from rag.errors import DatabaseError
+
+    with pytest.raises(DatabaseError, match="cannot open the audit database.*RAG_DATABASE_URL") as err:
+        AuditLog("postgresql://nobody@127.0.0.1:1/none")
+    assert "\n" not in str(err.value)
+    log = AuditLog(tmp_path / "audit.db")
+    log.db.dispose()
+    (tmp_path / "audit.db").unlink()
+    (tmp_path / "audit.db").mkdir()  # the file is gone and cannot come back: every write fails
+    entry = log.record(engine.ask("what is melanoma?"))
+    assert entry["status"] == "answered" and log.unlogged == 1
+
+
+def test_a_database_from_a_newer_version_is_refused(tmp_path):
+    from sqlalchemy import text
+
+    from rag.errors import DatabaseError
+
+    log = AuditLog(tmp_path / "audit.db")
+    with log.db.begin() as conn:
+        conn.execute(text("UPDATE schema_version SET version = 99"))
+    with pytest.raises(DatabaseError, match="schema version 99, newer than"):
+        AuditLog(tmp_path / "audit.db")
 
 
 # ---- the staff review queue ---------------------------------------------------------------------------
@@ -135,7 +163,7 @@ def test_a_torn_line_does_not_lose_or_misattach_feedback(engine, tmp_path):
 @pytest.fixture(scope="module")
 def queue_log(engine, tmp_path_factory):
     """Five answers: two rated (one unhelpful), one no-answer, one urgent; oldest first."""
-    log = AuditLog(tmp_path_factory.mktemp("queue") / "audit.jsonl")
+    log = AuditLog(tmp_path_factory.mktemp("queue") / "audit.db")
     ids = {name: log.record(engine.ask(question))["id"] for name, question in [
         ("melanoma", "what is melanoma?"),
         ("off_topic", "what is the capital of australia"),
@@ -192,3 +220,28 @@ def test_the_review_queue_csv_has_the_rating_and_neutralizes_formulas(queue_log)
     assert [r["status"] for r in rows] == ["answered", "urgent", "no_answer"]
     assert rows[0]["helpful"] == "no" and rows[0]["comment"].startswith("'=HYPERLINK")
     assert rows[1]["helpful"] == rows[1]["comment"] == ""
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("My name is John Smith, DOB 03/04/1961, call me at 617-555-0199, what is melanoma?",
+     "My name is [name], DOB [date], call me at [phone], what is melanoma?"),
+    ("my husband Tom has AML, what is the outlook", "my husband [name] has AML, what is the outlook"),
+    ("Dr. Patel said my PSA went up, what does that mean", "Dr. [name] said my PSA went up, what does that mean"),
+    ("how is it treated? thanks, Mary", "how is it treated? thanks, [name]"),
+    ("my mom is 67 and has Hodgkin lymphoma, is ABVD used in Boston?",
+     "my mom is 67 and has Hodgkin lymphoma, is ABVD used in Boston?"),
+])
+def test_names_given_as_names_are_redacted_and_eponyms_and_drugs_are_not(raw, expected):
+    assert redact(raw) == expected
+
+
+def test_name_redaction_on_the_labelled_set_keeps_its_measured_floor():
+    """benchmarks/bench_redaction.py on 160 messages written for it: names removed 0.762, one false redaction."""
+    import sys
+
+    from conftest import ROOT
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_redaction import DATA, score
+
+    figures = score([json.loads(line) for line in DATA.read_text().splitlines() if line.strip()])["all"]
+    assert figures["recall"] >= 0.75 and figures["false_redactions"] <= 2

@@ -83,3 +83,28 @@ def test_index_warns_once_per_document_whose_review_is_overdue(tmp_path):
     assert warnings == [f"warning: {old}: review overdue since 2021-01-15 (lastReviewed 2020-01-15, "
                         "reviewFrequency annually)"]
     assert "indexed 3 documents" in out.stdout
+
+
+def test_an_old_audit_log_is_imported_and_exported_as_csv_by_date(tmp_path):
+    old = tmp_path / "old.jsonl"
+    rows = [{"id": f"2026110{d}T000000000000-x", "time": f"2026-11-0{d}T10:00:00+00:00", "question": f"q{d}",
+             "status": "answered", "doc_ids": ["d"], "citations": []} for d in (1, 2, 3)]
+    old.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    db = ["--database-url", f"sqlite:///{tmp_path / 'audit.db'}"]
+    done = subprocess.run([sys.executable, "-m", "rag", "audit", *db, "import", str(old)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "imported 3 answers" in done.stdout, done.stderr
+    out = tmp_path / "export.csv"
+    done = subprocess.run([sys.executable, "-m", "rag", "audit", *db, "export", "--since", "2026-11-02", "--until",
+                           "2026-11-02", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("time,status,") and len(lines) == 2 and "q2" in lines[1]
+
+
+def test_an_unreachable_audit_database_is_one_line_and_exit_code_2(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "rag", "audit", "--database-url", "postgresql://nobody@127.0.0.1:1/x",
+                           "export", "--out", str(tmp_path / "x.csv")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "cannot open the audit database" in done.stderr
+    assert not (tmp_path / "x.csv").exists()

@@ -3,7 +3,9 @@
 It calls the engine's public entry point (Engine.ask) and renders what comes back; no retrieval here."""
 from __future__ import annotations
 
+import contextvars
 import html
+import json
 import logging
 import os
 import tempfile
@@ -14,10 +16,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no outbound calls
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
-from fastapi.responses import PlainTextResponse  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
 
 from rag import Config, Engine, __version__  # noqa: E402
+from rag.store.staff import StaffAccounts  # noqa: E402
 from rag.store.audit import REVIEW_STATUSES, AuditLog, helpful_text, review_kinds, to_csv  # noqa: E402
 from rag.errors import AuditQueryError, FeedbackError, RagError  # noqa: E402
 
@@ -297,13 +300,12 @@ def _safety_html(seen: dict[str, Any] | None) -> str:
     return " ".join(parts) + "</p>"
 
 
-def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
+def staff_blocks(engine: Engine, audit: AuditLog, accounts: StaffAccounts | None = None) -> gr.Blocks:
     def choices() -> list[tuple[str, str]]:
-        return [(f"{e['time']} · {e['status']} · {e['question'][:70]}", e["id"]) for e in audit.search()[:300]]
+        return [(f"{e['time']} · {e['status']} · {e['question'][:70]}", e["id"]) for e in audit.search(limit=300)]
 
     def inspect(entry_id: str | None) -> str:
-        entry = next((e for e in audit.entries() if e.get("id") == entry_id), None)
-        return _inspector_html(engine, entry)
+        return _inspector_html(engine, audit.get(entry_id))
 
     queue_cols = ["time", "why", "question", "helpful", "comment", "documents", "id"]
 
@@ -323,8 +325,8 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
         return inspect((event.row_value or [None])[-1])
 
     def download_queue(shown: list[str]) -> gr.File:
-        by_id = {e.get("id"): e for e in audit.entries()}
-        return _csv_file("review-queue", [by_id[i] for i in shown or [] if i in by_id])
+        found = [audit.get(i) for i in shown or []]
+        return _csv_file("review-queue", [e for e in found if e])
 
     lib_cols = ["doc_id", "title", "source", "url", "lastReviewed", "reviewFrequency", "review", "license", "status",
                 "audienceLevel", "cancerTypes", "passages"]
@@ -381,6 +383,10 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             gr.Dataframe(value=[[s["path"], s["reason"]] for s in skipped] or [["–", "none"]], headers=["file", "reason"],
                          interactive=False, wrap=True)
         with gr.Tab("Audit log"):
+            unlogged = gr.Markdown(elem_id="unlogged")
+            staff.load(lambda: f"Answers that could not be logged since this server started: **{audit.unlogged}**"
+                       + (" (the database was unreachable; see the server log)" if audit.unlogged else ""),
+                       None, unlogged)
             with gr.Row():
                 status = gr.Dropdown(["all", "answered", "no_answer", "urgent"], value="all", label="Status")
                 query = gr.Textbox(label="Question or document contains")
@@ -392,6 +398,12 @@ def staff_blocks(engine: Engine, audit: AuditLog) -> gr.Blocks:
             apply.click(log_rows, [status, query, since], rows)
             csv_btn.click(download, [status, query, since], csv_file)
             staff.load(log_rows, [status, query, since], rows)
+        if accounts is not None:
+            with gr.Tab("Sign-ins"):
+                signs = gr.Dataframe(headers=["time", "name", "address", "ok"], interactive=False, wrap=True,
+                                     elem_id="sign-ins")
+                staff.load(lambda: [[r["time"], r["name"], r["address"], "yes" if r["ok"] else "no"]
+                                    for r in accounts.recent_sign_ins()], None, signs)
         staff.load(lambda: gr.update(choices=choices()), None, pick)
     return staff
 
@@ -407,28 +419,99 @@ def _csv_file(name: str, entries: list[dict[str, Any]]) -> gr.File:
 def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     """The ASGI app: patient Blocks at /, staff Blocks at /staff when a password is configured."""
     engine = engine or Engine.load(config)
-    audit = AuditLog(config.audit_log, engine.index.manifest_hash)
+    audit = AuditLog(config.database_url or config.audit_log, engine.index.manifest_hash, config.audit_retention_days)
     app = FastAPI(title="Cancer information assistant", docs_url=None, redoc_url=None, openapi_url=None)
     password = staff_password(config)
-    if password:
-        staff = staff_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit)
-        gr.mount_gradio_app(app, staff, path="/staff", auth=[(config.staff_user, password)],
-                            auth_message="Staff console: sign in with the staff user and password.",
+    accounts = StaffAccounts(audit.db, (config.staff_user, password) if password else None)
+    if password or accounts.names():
+        def sign_in(name: str, secret: str) -> bool:  # per-user accounts; the limit on failures is in the database
+            return accounts.sign_in(name, secret, CLIENT_ADDRESS.get())
+
+        staff = staff_blocks(engine, audit, accounts).queue(default_concurrency_limit=config.concurrency_limit)
+        gr.mount_gradio_app(app, staff, path="/staff", auth=sign_in,
+                            auth_message="Staff console: sign in with your staff account (after 5 failed tries, "
+                                         "wait 15 minutes).",
                             footer_links=[], css=CSS + a11y.CSS, theme=a11y.THEME, head=a11y.HEAD,
                             server_name=config.host, server_port=config.port)
         app.add_middleware(a11y.LoginPageFixes, path="/staff")
     else:
-        log.warning("staff console disabled: set RAG_STAFF_PASSWORD or RAG_STAFF_PASSWORD_FILE to enable /staff")
+        log.warning("staff console disabled: add an account (python -m rag staff add NAME) or set "
+                    "RAG_STAFF_PASSWORD to enable /staff")
 
         @app.get("/staff")
         @app.get("/staff/{rest:path}")
         def staff_disabled(rest: str = "") -> PlainTextResponse:
-            return PlainTextResponse("The staff console is disabled: no staff password is configured.", status_code=404)
+            return PlainTextResponse("The staff console is disabled: no staff account or password is configured.",
+                                     status_code=404)
 
+    app.add_middleware(ClientAddress)
+    add_json_api(app, engine, audit)
     patient = patient_blocks(engine, audit).queue(default_concurrency_limit=config.concurrency_limit, max_size=128)
     gr.mount_gradio_app(app, patient, path="", footer_links=["api"], css=CSS + a11y.CSS, theme=a11y.THEME,
                         head=a11y.HEAD + PRINT_HEAD, server_name=config.host, server_port=config.port)
     return app
+
+
+CLIENT_ADDRESS: contextvars.ContextVar[str] = contextvars.ContextVar("client_address", default="unknown")
+
+
+class ClientAddress:
+    """ASGI middleware: the client's address for the sign-in limit (behind a proxy on this machine, the address
+    the proxy passes in X-Real-IP)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            host = (scope.get("client") or ("unknown", 0))[0]
+            if host in ("127.0.0.1", "::1"):
+                host = dict(scope.get("headers") or []).get(b"x-real-ip", host.encode() if isinstance(host, str)
+                                                            else host)
+                host = host.decode("latin-1") if isinstance(host, bytes) else host
+            CLIENT_ADDRESS.set(host)
+        await self.app(scope, receive, send)
+
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def add_json_api(app: FastAPI, engine: Engine, audit: AuditLog) -> None:
+    """POST /v1/ask for a clinic's portal and integrations: {"question": str, "history": [str]} -> exactly the
+    `ask --json` contract. A plain route on the same FastAPI app as the chat (no queue: the engine answers in
+    ~10 ms, so a worker thread per request is enough); errors are JSON with status 400 or 413."""
+    limit = engine.config.max_question_chars
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.post("/v1/ask")
+    async def v1_ask(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return error(413, f"request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+        try:
+            data = json.loads(body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error(400, 'body must be JSON: {"question": "...", "history": ["..."]}')
+        if not isinstance(data, dict) or not isinstance(data.get("question"), str):
+            return error(400, '"question" must be a string: {"question": "...", "history": ["..."]}')
+        history = data.get("history", [])
+        if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
+            return error(400, '"history" must be a list of strings (earlier questions of the conversation)')
+        question = data["question"]
+        if len(question) > limit:
+            return error(413, f"question is {len(question):,} characters; the limit is {limit:,}")
+        if sum(map(len, history)) > 20 * limit:
+            return error(413, f"history is over {20 * limit:,} characters")
+        from starlette.concurrency import run_in_threadpool
+
+        def answer() -> dict[str, Any]:
+            ans = engine.ask(question, history=history)
+            audit.record(ans, history_used=bool(history))
+            return ans.to_json()
+
+        return JSONResponse(await run_in_threadpool(answer))
 
 
 def serve(config: Config, engine: Engine) -> None:
