@@ -209,3 +209,21 @@ def test_the_json_endpoint_returns_exactly_the_ask_contract_and_is_audited(live_
 def test_bad_or_oversize_input_to_the_json_endpoint_is_a_json_error(live_app, body, code, says):
     status, out = post(live_app[0] + "/v1/ask", body)
     assert status == code and says in out["error"]
+
+
+def test_an_answer_from_the_json_endpoint_can_be_rated_by_its_id(live_app):
+    from rag.store.audit import AuditLog
+
+    url, cfg = live_app
+    import urllib.request
+
+    req = urllib.request.Request(url + "/v1/ask", data=json.dumps({"question": "what is melanoma?"}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=60) as r:
+        answer_id = r.headers.get("X-Answer-Id")
+    code, out = post(url + "/v1/feedback", json.dumps({"answer_id": answer_id, "helpful": False,
+                                                       "comment": "too short"}).encode())
+    assert code == 200 and out == {"saved": True}
+    assert AuditLog(cfg.audit_log).get(answer_id)["feedback"]["comment"] == "too short"
+    code, out = post(url + "/v1/feedback", json.dumps({"answer_id": answer_id, "helpful": "maybe"}).encode())
+    assert code == 400 and "true or false" in out["error"]

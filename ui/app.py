@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 import html
+import socket
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse, PlainTextResponse  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 from rag import Config, Engine, __version__  # noqa: E402
 from rag.store.staff import StaffAccounts  # noqa: E402
@@ -419,7 +421,8 @@ def _csv_file(name: str, entries: list[dict[str, Any]]) -> gr.File:
 def create_app(config: Config, engine: Engine | None = None) -> FastAPI:
     """The ASGI app: patient Blocks at /, staff Blocks at /staff when a password is configured."""
     engine = engine or Engine.load(config)
-    audit = AuditLog(config.database_url or config.audit_log, engine.index.manifest_hash, config.audit_retention_days)
+    audit = AuditLog(config.database_url or config.audit_log, engine.index.manifest_hash, config.audit_retention_days,
+                     served_by=f"{socket.gethostname()}:{config.port}")
     app = FastAPI(title="Cancer information assistant", docs_url=None, redoc_url=None, openapi_url=None)
     password = staff_password(config)
     accounts = StaffAccounts(audit.db, (config.staff_user, password) if password else None)
@@ -504,14 +507,32 @@ def add_json_api(app: FastAPI, engine: Engine, audit: AuditLog) -> None:
             return error(413, f"question is {len(question):,} characters; the limit is {limit:,}")
         if sum(map(len, history)) > 20 * limit:
             return error(413, f"history is over {20 * limit:,} characters")
-        from starlette.concurrency import run_in_threadpool
-
-        def answer() -> dict[str, Any]:
+        def answer() -> tuple[dict[str, Any], str]:
             ans = engine.ask(question, history=history)
-            audit.record(ans, history_used=bool(history))
-            return ans.to_json()
+            return ans.to_json(), audit.record(ans, history_used=bool(history))["id"]
 
-        return JSONResponse(await run_in_threadpool(answer))
+        out, answer_id = await run_in_threadpool(answer)
+        # the contract is the body; the audit id (to rate the answer with /v1/feedback) rides in a header
+        return JSONResponse(out, headers={"X-Answer-Id": answer_id})
+
+    @app.post("/v1/feedback")
+    async def v1_feedback(request: Request) -> JSONResponse:
+        """{"answer_id": X-Answer-Id of an answer, "helpful": bool, "comment": str} -> {"saved": true}."""
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return error(413, f"request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
+        try:
+            data = json.loads(body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("answer_id"), str):
+            return error(400, 'body must be JSON: {"answer_id": "...", "helpful": true, "comment": "..."}')
+        try:
+            await run_in_threadpool(audit.record_feedback, data["answer_id"], data.get("helpful"),
+                                    str(data.get("comment") or ""), engine.config.feedback_max_chars)
+        except FeedbackError as err:
+            return error(413 if "characters long" in str(err) else 400, str(err))
+        return JSONResponse({"saved": True})
 
 
 def serve(config: Config, engine: Engine) -> None:

@@ -95,7 +95,8 @@ class AuditLog:
     scan of everything. A write that fails (the server gone) never costs the patient the answer: it is counted,
     and staff see the count."""
 
-    def __init__(self, where: Path | str, manifest_hash: str = "", retention_days: int | None = None):
+    def __init__(self, where: Path | str, manifest_hash: str = "", retention_days: int | None = None,
+                 served_by: str = ""):
         from .database import connect, url_for
 
         where = str(where)
@@ -103,6 +104,7 @@ class AuditLog:
         self.db = connect(self.url)
         self.manifest_hash = manifest_hash
         self.retention_days = retention_days
+        self.served_by = served_by  # which app replica answered (host:port), for operations
         self.unlogged = 0  # answers (and ratings) that could not be written
         self._purged_at = 0.0
         self._lock = threading.Lock()
@@ -135,6 +137,7 @@ class AuditLog:
             "latency_ms": round(answer.timings_ms.get("total", 0.0), 2),
             "manifest_hash": self.manifest_hash,
             "app_version": __version__,
+            "served_by": self.served_by,
         }
         self.store(entry)
         return entry

@@ -119,18 +119,21 @@ def connect(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> int:
-    """Apply the migrations this database lacks, each in its own transaction; return the version."""
+    """Apply the migrations this database lacks; return the version. On PostgreSQL all of it runs in one
+    transaction under an advisory lock, so replicas starting together migrate once (its DDL is transactional)."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(7240118)"))
         schema_version.create(conn, checkfirst=True)
         found = conn.execute(select(schema_version.c.version)).scalar()
         if found is None:
             conn.execute(schema_version.insert().values(version=0))
             found = 0
-    if found > VERSION:
-        raise DatabaseError(f"{where(str(engine.url))}: the audit database is at schema version {found}, newer than "
-                            f"this app's {VERSION}; run the newer app version (or point RAG_DATABASE_URL elsewhere)")
-    for number in range(found + 1, VERSION + 1):
-        with engine.begin() as conn:
+        if found > VERSION:
+            raise DatabaseError(f"{where(str(engine.url))}: the audit database is at schema version {found}, newer "
+                                f"than this app's {VERSION}; run the newer app version (or point RAG_DATABASE_URL "
+                                "elsewhere)")
+        for number in range(found + 1, VERSION + 1):
             MIGRATIONS[number - 1](conn)
             conn.execute(schema_version.update().values(version=number))
     return VERSION
