@@ -488,15 +488,21 @@ def add_json_api(app: FastAPI, engine: Engine, audit: AuditLog) -> None:
     def error(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status)
 
-    @app.post("/v1/ask")
-    async def v1_ask(request: Request) -> JSONResponse:
+    async def read_json(request: Request, shape: str) -> Any:
+        """The body as JSON, or the JSON error to send (413 over the size limit, 400 not JSON)."""
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return error(413, f"request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
         try:
-            data = json.loads(body or b"null")
+            return json.loads(body or b"null")
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(400, 'body must be JSON: {"question": "...", "history": ["..."]}')
+            return error(400, f"body must be JSON: {shape}")
+
+    @app.post("/v1/ask")
+    async def v1_ask(request: Request) -> JSONResponse:
+        data = await read_json(request, '{"question": "...", "history": ["..."]}')
+        if isinstance(data, JSONResponse):
+            return data
         if not isinstance(data, dict) or not isinstance(data.get("question"), str):
             return error(400, '"question" must be a string: {"question": "...", "history": ["..."]}')
         history = data.get("history", [])
@@ -507,6 +513,7 @@ def add_json_api(app: FastAPI, engine: Engine, audit: AuditLog) -> None:
             return error(413, f"question is {len(question):,} characters; the limit is {limit:,}")
         if sum(map(len, history)) > 20 * limit:
             return error(413, f"history is over {20 * limit:,} characters")
+
         def answer() -> tuple[dict[str, Any], str]:
             ans = engine.ask(question, history=history)
             return ans.to_json(), audit.record(ans, history_used=bool(history))["id"]
@@ -518,13 +525,9 @@ def add_json_api(app: FastAPI, engine: Engine, audit: AuditLog) -> None:
     @app.post("/v1/feedback")
     async def v1_feedback(request: Request) -> JSONResponse:
         """{"answer_id": X-Answer-Id of an answer, "helpful": bool, "comment": str} -> {"saved": true}."""
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            return error(413, f"request body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
-        try:
-            data = json.loads(body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            data = None
+        data = await read_json(request, '{"answer_id": "...", "helpful": true, "comment": "..."}')
+        if isinstance(data, JSONResponse):
+            return data
         if not isinstance(data, dict) or not isinstance(data.get("answer_id"), str):
             return error(400, 'body must be JSON: {"answer_id": "...", "helpful": true, "comment": "..."}')
         try:
