@@ -3,70 +3,31 @@ as the one store, two `rag serve` replicas on it, and Debian's nginx in front (d
 the reason printed, only where those packages are not installed."""
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
-import signal
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT
 
-PG_BIN = next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)), None)
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from servers import NGINX, PG_BIN, fresh_database, nginx_front, postgres_server  # noqa: E402
+from servers import replicas as start_replicas  # noqa: E402
+
 STAFF_PASSWORD = "replica-test-password"
 
 
-def _run_as_postgres(args: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """initdb and postgres refuse to run as root: as root, run them as the `postgres` user."""
-    if os.geteuid() == 0:
-        args = ["runuser", "-u", "postgres", "--", *args]
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, **kwargs)
-
-
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
+def postgres():
     if PG_BIN is None:
         pytest.skip("PostgreSQL is not installed (Debian package postgresql): PostgreSQL tests skipped")
-    import tempfile
-
-    # not under pytest's private (0700) temporary root: the postgres user must reach it
-    base = Path(tempfile.mkdtemp(prefix="rag-pg-"))
-    base.chmod(0o755)
-    data, sockets = base / "data", base / "run"
-    sockets.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres")
-        shutil.chown(sockets, "postgres")
-    done = _run_as_postgres([f"{PG_BIN}/initdb", "-D", str(data), "-A", "trust", "-U", "rag", "--no-sync"])
-    assert done.returncode == 0, done.stderr
-    port = free_port()
-    done = _run_as_postgres([f"{PG_BIN}/pg_ctl", "-D", str(data), "-w", "-l", str(base / "log"), "-o",
-                             f"-p {port} -k {sockets} -h 127.0.0.1 -c fsync=off -c max_connections=200", "start"])
-    assert done.returncode == 0, done.stderr + (base / "log").read_text()
-    url = f"postgresql://rag@127.0.0.1:{port}/postgres"
-    yield url
-    _run_as_postgres([f"{PG_BIN}/pg_ctl", "-D", str(data), "-m", "immediate", "stop"])
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def fresh_database(url: str, name: str) -> str:
-    """A new empty database on the server, so tests do not see each other's rows."""
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    return url.rsplit("/", 1)[0] + f"/{name}"
+    with postgres_server() as url:
+        yield url
 
 
 # ---- the store on PostgreSQL ---------------------------------------------------------------------------
@@ -92,16 +53,6 @@ def test_the_store_on_postgresql_shares_answers_ratings_and_the_sign_in_limit(en
 
 
 # ---- two replicas behind nginx -------------------------------------------------------------------------
-def _get(url: str, timeout: float = 5) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:
-        return 0
-
-
 def _post(url: str, payload: dict, timeout: float = 60, form: bool = False) -> tuple[int, dict, dict]:
     data = (urllib.parse.urlencode(payload) if form else json.dumps(payload)).encode()
     ctype = "application/x-www-form-urlencoded" if form else "application/json"
@@ -121,44 +72,11 @@ def replicas(config, built, postgres, tmp_path_factory):
     if NGINX is None:
         pytest.skip("nginx is not installed (Debian package nginx): replica tests skipped")
     url = fresh_database(postgres, "replicas")
-    ports = [free_port(), free_port()]
-    procs = {}
-    logs = tmp_path_factory.mktemp("replica-logs")
-    for port in ports:
-        env = {**os.environ, "RAG_DATABASE_URL": url, "RAG_INDEX_DIR": str(config.index_dir),
-               "RAG_DOCS_DIR": str(config.docs_dir), "RAG_STAFF_PASSWORD": STAFF_PASSWORD, "RAG_TODAY": "2026-11-25",
-               "RAG_CACHE_DIR": str(config.cache_dir), "RAG_PORT": str(port)}
-        procs[port] = subprocess.Popen([sys.executable, "-m", "rag", "serve"], cwd=ROOT, env=env,
-                                       stdout=open(logs / f"{port}.log", "w"), stderr=subprocess.STDOUT)
-    prefix = tmp_path_factory.mktemp("nginx")
-    front = free_port()
-    conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    for key, value in {"@PORT@": str(front), "@REPLICA_A@": f"127.0.0.1:{ports[0]}",
-                       "@REPLICA_B@": f"127.0.0.1:{ports[1]}", "@PREFIX@": str(prefix)}.items():
-        conf = conf.replace(key, value)
-    (prefix / "nginx.conf").write_text(conf)
-    deadline = time.time() + 240
-    while time.time() < deadline and not all(_get(f"http://127.0.0.1:{p}/") == 200 for p in ports):
-        for port, proc in procs.items():
-            assert proc.poll() is None, (logs / f"{port}.log").read_text()[-3000:]
-        time.sleep(1)
-    assert all(_get(f"http://127.0.0.1:{p}/") == 200 for p in ports), "replicas did not start"
-    nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-                             stdout=subprocess.DEVNULL, stderr=open(prefix / "stderr.log", "w"))
-    deadline = time.time() + 20
-    while time.time() < deadline and _get(f"http://127.0.0.1:{front}/") != 200:
-        assert nginx.poll() is None, (prefix / "stderr.log").read_text()
-        time.sleep(0.3)
-    yield {"front": f"http://127.0.0.1:{front}", "replicas": [f"http://127.0.0.1:{p}" for p in ports],
-           "procs": procs, "url": url}
-    nginx.send_signal(signal.SIGQUIT)
-    for proc in procs.values():
-        proc.terminate()
-    for proc in [nginx, *procs.values()]:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    env = {"RAG_DATABASE_URL": url, "RAG_INDEX_DIR": str(config.index_dir), "RAG_DOCS_DIR": str(config.docs_dir),
+           "RAG_STAFF_PASSWORD": STAFF_PASSWORD, "RAG_TODAY": "2026-11-25", "RAG_CACHE_DIR": str(config.cache_dir)}
+    with start_replicas(2, env, tmp_path_factory.mktemp("replica-logs")) as (urls, procs):
+        with nginx_front(urls, tmp_path_factory.mktemp("nginx")) as front:
+            yield {"front": front, "replicas": urls, "procs": procs, "url": url}
 
 
 def test_feedback_given_through_one_replica_is_in_the_other_replicas_review_queue(replicas):
@@ -208,7 +126,7 @@ def test_killing_one_replica_mid_load_loses_no_logged_answer(replicas):
     with ThreadPoolExecutor(20) as pool:
         futures = [pool.submit(ask, q) for q in questions]
         time.sleep(1.0)
-        victim = list(replicas["procs"].values())[0]
+        victim = replicas["procs"][0]
         victim.kill()  # mid-load, no goodbye
         results = [f.result() for f in futures]
     answered = [q for q, (code, out, _) in zip(questions, results) if code == 200]

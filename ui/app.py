@@ -48,7 +48,9 @@ CSS = """
 .rag-noanswer strong { color:#3d3000 !important; }
 .rag-disclaimer { font-size:.95em; }
 mark { background:#ffe066; color:#000; }
-.rag-icon { vertical-align:middle; flex:none; width:24px; height:24px; }
+.rag-icon { display:inline-block !important; vertical-align:middle; flex:none; width:24px; height:24px; }
+.rag-urgent .rag-icon { color:#fff !important; stroke:#fff !important; margin-right:.25em; }
+.rag-noanswer .rag-icon { color:#3d3000 !important; stroke:#3d3000 !important; margin-right:.25em; }
 /* urgent replies: each number a large button that calls (tel:) or texts (sms:) on a phone */
 .rag-calls { display:flex; flex-wrap:wrap; gap:.5em; margin-top:.6em; }
 .rag-calls a.rag-call-button, .rag-calls a.rag-call-button * { color:#fff !important; }

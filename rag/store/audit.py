@@ -106,6 +106,7 @@ class AuditLog:
         self.retention_days = retention_days
         self.served_by = served_by  # which app replica answered (host:port), for operations
         self.unlogged = 0  # answers (and ratings) that could not be written
+        self._known_docs: set[str] | None = None
         self._purged_at = 0.0
         self._lock = threading.Lock()
 
@@ -155,6 +156,7 @@ class AuditLog:
         try:
             with self.db.begin() as conn:
                 conn.execute(answers.insert().values(**row))
+                self._cite(conn, entry)
             self._purge_old()
             return True
         except SQLAlchemyError as err:
@@ -163,6 +165,22 @@ class AuditLog:
             log.warning("audit: answer %s not logged (%s); %d unlogged since start", entry["id"],
                         str(getattr(err, "orig", err)).splitlines()[0], self.unlogged)
             return False
+
+    def _cite(self, conn: Any, entry: dict[str, Any]) -> None:
+        """The entry's cited documents, for the indexed document filter (and the documents table, once each)."""
+        from sqlalchemy import select
+
+        from .database import cited, documents
+
+        titles = {c.get("doc_id"): c.get("title", "") for c in entry.get("citations") or []}
+        for doc in dict.fromkeys(entry.get("doc_ids") or []):
+            conn.execute(cited.insert().values(answer_id=entry["id"], doc_id=doc, time=entry["time"]))
+            if self._known_docs is None:
+                self._known_docs = set(conn.execute(select(documents.c.doc_id)).scalars())
+            if doc not in self._known_docs:
+                if conn.execute(select(documents.c.doc_id).where(documents.c.doc_id == doc)).first() is None:
+                    conn.execute(documents.insert().values(doc_id=doc, title=titles.get(doc, "")))
+                self._known_docs.add(doc)
 
     def record_feedback(self, answer_id: str, helpful: bool, comment: str = "", max_chars: int = 500) -> dict[str, Any]:
         """A patient's rating of an answer (its latest rating replaces an earlier one). Only the rating, the
@@ -208,24 +226,28 @@ class AuditLog:
         """Delete answers older than `days` days now; how many went."""
         from sqlalchemy import delete, func, select
 
-        from .database import answers, feedback
+        from .database import answers, cited, feedback
 
         cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="seconds")
         with self.db.begin() as conn:
             n = conn.execute(select(func.count()).select_from(answers).where(answers.c.time < cutoff)).scalar() or 0
-            conn.execute(delete(feedback).where(feedback.c.answer_id.in_(
-                select(answers.c.id).where(answers.c.time < cutoff))))
+            old = select(answers.c.id).where(answers.c.time < cutoff)
+            conn.execute(delete(feedback).where(feedback.c.answer_id.in_(old)))
+            conn.execute(delete(cited).where(cited.c.time < cutoff))
             conn.execute(delete(answers).where(answers.c.time < cutoff))
         return int(n)
 
     # ---- reading ------------------------------------------------------------------------------------------
-    def _query(self, *conditions: Any, newest_first: bool = True, limit: int | None = None) -> list[dict[str, Any]]:
+    def _query(self, *conditions: Any, newest_first: bool = True, limit: int | None = None,
+               rated_only: bool = False) -> list[dict[str, Any]]:
+        """Entries with their rating, newest first; rated_only drives the query from the (small) ratings table."""
         from sqlalchemy import and_, select
 
         from .database import answers, feedback
 
-        q = (select(answers.c.entry, feedback.c.helpful, feedback.c.comment, feedback.c.time)
-             .select_from(answers.outerjoin(feedback, feedback.c.answer_id == answers.c.id)))
+        joined = (answers.join(feedback, feedback.c.answer_id == answers.c.id) if rated_only
+                  else answers.outerjoin(feedback, feedback.c.answer_id == answers.c.id))
+        q = select(answers.c.entry, feedback.c.helpful, feedback.c.comment, feedback.c.time).select_from(joined)
         if conditions:
             q = q.where(and_(*conditions))
         q = q.order_by(answers.c.time.desc() if newest_first else answers.c.time, answers.c.id.desc()
@@ -277,9 +299,9 @@ class AuditLog:
         """What staff should look at, newest answer first: answers rated unhelpful, no-answer and urgent replies.
         status picks one kind (or "all" of them); since/until are inclusive UTC days (YYYY-MM-DD); document is a
         substring of a cited document's id or title."""
-        from sqlalchemy import false, or_
+        from sqlalchemy import false, func, or_, select
 
-        from .database import answers, feedback
+        from .database import answers, cited, documents, feedback
 
         if status not in REVIEW_STATUSES:
             raise AuditQueryError(f"status must be one of {', '.join(REVIEW_STATUSES)}, got {status!r}")
@@ -292,8 +314,13 @@ class AuditLog:
             cond.append(answers.c.time < (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat())
         document = (document or "").lower().strip()
         if document:
-            cond.append(answers.c.documents.like(f"%{_escape_like(document)}%", escape="\\"))
-        return self._query(*cond, limit=limit)
+            # the filter names documents by part of their id or title: resolved in the small documents table,
+            # then an indexed lookup of the answers that cited them
+            like = f"%{_escape_like(document)}%"
+            matching = select(documents.c.doc_id).where(or_(func.lower(documents.c.doc_id).like(like, escape="\\"),
+                                                            func.lower(documents.c.title).like(like, escape="\\")))
+            cond.append(answers.c.id.in_(select(cited.c.answer_id).where(cited.c.doc_id.in_(matching))))
+        return self._query(*cond, limit=limit, rated_only=status == UNHELPFUL)
 
     def between(self, first: str | None = None, last: str | None = None) -> list[dict[str, Any]]:
         """Every answer from day `first` to day `last` (inclusive UTC days, YYYY-MM-DD), oldest first."""
@@ -351,6 +378,7 @@ class AuditLog:
                 id=str(entry["id"]), time=str(entry["time"]), status=str(entry.get("status", "")),
                 review=entry.get("status") in (NO_ANSWER, URGENT), question=redact(str(entry.get("question", ""))),
                 documents=documents.lower(), entry=json.dumps(entry, ensure_ascii=False)))
+            self._cite(conn, entry)
         return 1
 
 

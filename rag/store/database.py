@@ -61,6 +61,21 @@ Index("sign_ins_name_time", sign_ins.c.name, sign_ins.c.time)
 Index("sign_ins_address_time", sign_ins.c.address, sign_ins.c.time)
 
 
+cited = Table(  # which documents each answer cited: the review queue's document filter is an indexed lookup
+    "cited", metadata,
+    Column("answer_id", String(64), ForeignKey("answers.id", ondelete="CASCADE"), nullable=False),
+    Column("doc_id", String(200), nullable=False),
+    Column("time", String(32), nullable=False),
+)
+Index("cited_doc_time", cited.c.doc_id, cited.c.time)
+Index("cited_answer", cited.c.answer_id)
+documents = Table(  # every document ever cited, with its title: a substring filter resolves here, not over answers
+    "documents", metadata,
+    Column("doc_id", String(200), primary_key=True),
+    Column("title", Text, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     for table in (answers, feedback):
         table.create(conn, checkfirst=True)
@@ -71,7 +86,24 @@ def _v2(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]  # version n is MIGRATIONS[n - 1]
+def _v3(conn: Connection) -> None:
+    """The cited documents of the answers already stored, from their entries."""
+    import json
+
+    for table in (cited, documents):
+        table.create(conn, checkfirst=True)
+    seen: set[str] = set()
+    for answer_id, time, entry in conn.execute(select(answers.c.id, answers.c.time, answers.c.entry)):
+        e = json.loads(entry)
+        titles = {c.get("doc_id"): c.get("title", "") for c in e.get("citations") or []}
+        for doc in dict.fromkeys(e.get("doc_ids") or []):
+            conn.execute(cited.insert().values(answer_id=answer_id, doc_id=doc, time=time))
+            if doc not in seen:
+                seen.add(doc)
+                conn.execute(documents.insert().values(doc_id=doc, title=titles.get(doc, "")))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]  # version n is MIGRATIONS[n - 1]
 VERSION = len(MIGRATIONS)
 
 
