@@ -245,3 +245,15 @@ def test_name_redaction_on_the_labelled_set_keeps_its_measured_floor():
 
     figures = score([json.loads(line) for line in DATA.read_text().splitlines() if line.strip()])["all"]
     assert figures["recall"] >= 0.75 and figures["false_redactions"] <= 2
+
+
+def test_two_stores_citing_a_new_document_at_the_same_moment_both_log_their_answers(tmp_path):
+    """Two replicas (or threads) may both see a document for the first time: neither answer may be lost to it."""
+    first, second = AuditLog(tmp_path / "audit.db"), AuditLog(tmp_path / "audit.db")
+    for store, i in ((first, 1), (second, 2)):
+        store._known_docs = set()  # each believes the document is new
+        assert store.store({"id": f"20261201T00000000000{i}-x", "time": "2026-12-01T00:00:00+00:00",
+                            "question": f"q{i}", "status": "answered", "doc_ids": ["doc-new"],
+                            "citations": [{"doc_id": "doc-new", "title": "New"}]})
+    assert len(first.review_queue("all", document="doc-new")) == 0  # answered: not in the queue
+    assert len(first.search("all", "doc-new")) == 2 and first.unlogged == second.unlogged == 0

@@ -178,8 +178,9 @@ class AuditLog:
             if self._known_docs is None:
                 self._known_docs = set(conn.execute(select(documents.c.doc_id)).scalars())
             if doc not in self._known_docs:
-                if conn.execute(select(documents.c.doc_id).where(documents.c.doc_id == doc)).first() is None:
-                    conn.execute(documents.insert().values(doc_id=doc, title=titles.get(doc, "")))
+                # another replica (or thread) may add the same document at the same moment: insert-or-ignore, so
+                # the answer's own write never fails on it
+                conn.execute(_insert_or_ignore(conn, documents).values(doc_id=doc, title=titles.get(doc, "")))
                 self._known_docs.add(doc)
 
     def record_feedback(self, answer_id: str, helpful: bool, comment: str = "", max_chars: int = 500) -> dict[str, Any]:
@@ -380,6 +381,15 @@ class AuditLog:
                 documents=documents.lower(), entry=json.dumps(entry, ensure_ascii=False)))
             self._cite(conn, entry)
         return 1
+
+
+def _insert_or_ignore(conn: Any, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING in the connection's dialect (PostgreSQL or SQLite)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def _escape_like(text: str) -> str:
