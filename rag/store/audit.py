@@ -147,16 +147,8 @@ class AuditLog:
         """Write one answer entry (True), or count it as unlogged (False) when the database fails."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from .database import answers
-
-        documents = " ".join([*(entry.get("doc_ids") or []), *(c.get("title", "") for c in entry.get("citations") or [])])
-        row = {"id": entry["id"], "time": entry["time"], "status": entry.get("status", ""),
-               "review": entry.get("status") in (NO_ANSWER, URGENT), "question": entry.get("question", ""),
-               "documents": documents.lower(), "entry": json.dumps(entry, ensure_ascii=False)}
         try:
-            with self.db.begin() as conn:
-                conn.execute(answers.insert().values(**row))
-                self._cite(conn, entry)
+            self._insert(entry)
             self._purge_old()
             return True
         except SQLAlchemyError as err:
@@ -309,10 +301,7 @@ class AuditLog:
         first, last = _day(since, "since"), _day(until, "until")
         unhelpful = feedback.c.helpful == false()
         cond = [{"all": or_(answers.c.review, unhelpful), UNHELPFUL: unhelpful}.get(status, answers.c.status == status)]
-        if first:
-            cond.append(answers.c.time >= first)
-        if last:
-            cond.append(answers.c.time < (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat())
+        cond += _days(answers.c.time, first, last)
         document = (document or "").lower().strip()
         if document:
             # the filter names documents by part of their id or title: resolved in the small documents table,
@@ -327,11 +316,7 @@ class AuditLog:
         """Every answer from day `first` to day `last` (inclusive UTC days, YYYY-MM-DD), oldest first."""
         from .database import answers
 
-        cond = []
-        if first:
-            cond.append(answers.c.time >= first)
-        if last:
-            cond.append(answers.c.time < (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat())
+        cond = _days(answers.c.time, first, last)
         return self._query(*cond, newest_first=False)
 
     def import_jsonl(self, path: Path) -> tuple[int, int, int]:
@@ -357,7 +342,8 @@ class AuditLog:
                     ratings[str(obj.get("answer_id"))] = obj
                 elif obj.get("id") and obj.get("time"):
                     try:
-                        added += self._insert_raw(obj)
+                        self._insert({**obj, "question": redact(str(obj.get("question", "")))})
+                        added += 1
                     except IntegrityError:
                         skipped += 1
                 else:
@@ -370,17 +356,25 @@ class AuditLog:
                 skipped += 1
         return added, rated, skipped
 
-    def _insert_raw(self, entry: dict[str, Any]) -> int:
+    def _insert(self, entry: dict[str, Any]) -> None:
+        """One answer row and its cited documents, in one transaction (raises what the database raises)."""
         from .database import answers
 
         documents = " ".join([*(entry.get("doc_ids") or []), *(c.get("title", "") for c in entry.get("citations") or [])])
         with self.db.begin() as conn:
             conn.execute(answers.insert().values(
                 id=str(entry["id"]), time=str(entry["time"]), status=str(entry.get("status", "")),
-                review=entry.get("status") in (NO_ANSWER, URGENT), question=redact(str(entry.get("question", ""))),
+                review=entry.get("status") in (NO_ANSWER, URGENT), question=str(entry.get("question", "")),
                 documents=documents.lower(), entry=json.dumps(entry, ensure_ascii=False)))
             self._cite(conn, entry)
-        return 1
+
+
+def _days(column: Any, first: str | None, last: str | None) -> list[Any]:
+    """Conditions for inclusive UTC days YYYY-MM-DD on an ISO time column."""
+    cond = [column >= first] if first else []
+    if last:
+        cond.append(column < (dt.date.fromisoformat(last) + dt.timedelta(days=1)).isoformat())
+    return cond
 
 
 def _insert_or_ignore(conn: Any, table: Any) -> Any:
